@@ -1,0 +1,45 @@
+"""The Backend protocol every adapter implements, in canonical model terms.
+
+Arguments reaching a backend are already validated against the table's schemas; a backend maps
+its platform's failures to `TablesError` and never lets another exception type escape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table
+
+
+class Backend(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def open(self) -> None:
+        """Connect and check credentials; called once before any other method."""
+
+    async def aclose(self) -> None: ...
+
+    async def list_tables(self) -> list[Table]:
+        """All tables this configuration can see, with their columns."""
+        ...
+
+    async def schema_token(self) -> str:
+        """A cheap value that changes whenever tables or columns change."""
+        ...
+
+    async def list_records(self, table: Table, query: ListQuery) -> Page: ...
+
+    async def get_record(self, table: Table, record_id: str) -> Record: ...
+
+    async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
+        """Insert rows; raise TablesError with `written`/`failed` set if only some were written."""
+        ...
+
+    async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record: ...
+
+    async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]: ...
+
+    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table: ...
+
+    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table: ...

@@ -1,0 +1,140 @@
+"""The one error type of tables-mcp, and how an error looks to an agent.
+
+Every layer raises `TablesError`; adapters translate their platform's failures into it at one
+choke point each. `to_payload` is the only place that decides what an agent sees: a message it
+can act on plus the same facts as structured content. Secrets never reach this module's output
+because adapters never put them into errors (the http layer redacts before raising).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_ARGUMENT = "invalid_argument"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    UNSUPPORTED = "unsupported"
+    BACKEND_ERROR = "backend_error"
+
+
+# Codes where trying the very same call again later may succeed.
+RETRYABLE_CODES = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
+
+DEFAULT_HINTS: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_ARGUMENT: "Fix the arguments named above and call again; describeTable shows what each column accepts.",
+    ErrorCode.UNAUTHENTICATED: "The server's credentials were rejected; ask the user to check the configured token.",
+    ErrorCode.PERMISSION_DENIED: "The configured credentials may not do this; ask the user to grant the permission.",
+    ErrorCode.NOT_FOUND: "Check the id or name; listTables and listRecords show what exists.",
+    ErrorCode.CONFLICT: "The record changed or the value clashes with existing data; read it again, then retry.",
+    ErrorCode.RATE_LIMITED: "The backend is rate limiting; wait retryAfter seconds, then retry the same call.",
+    ErrorCode.UNAVAILABLE: "The backend is unreachable or overloaded; retry the same call shortly.",
+    ErrorCode.UNSUPPORTED: "This backend cannot do that; describeTable and the tool descriptions say what it can do.",
+    ErrorCode.BACKEND_ERROR: "The backend failed unexpectedly; retrying is unlikely to help without a change.",
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one value the agent sent."""
+
+    field: str
+    message: str
+    record: int | None = None
+    allowed: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.record is not None:
+            out["record"] = self.record
+        if self.allowed is not None:
+            out["allowed"] = self.allowed
+        return out
+
+    def describe(self) -> str:
+        where = f"records[{self.record}]." if self.record is not None else ""
+        text = f"{where}{self.field}: {self.message}"
+        if self.allowed is not None:
+            text += f"; allowed: {_render_allowed(self.allowed)}"
+        return text
+
+
+def _render_allowed(allowed: Any) -> str:
+    if isinstance(allowed, list | tuple):
+        return ", ".join(str(item) for item in allowed)
+    return str(allowed)
+
+
+@dataclass
+class TablesError(Exception):
+    """Anything that went wrong, in terms an agent can act on."""
+
+    code: ErrorCode
+    message: str
+    field_errors: list[FieldError] = field(default_factory=list)
+    retry_after: float | None = None
+    backend_code: str | None = None
+    status: int | None = None
+    hint: str | None = None
+    # Partial batch outcome: records that were written before the failure, and per-record failures.
+    written: list[dict[str, Any]] | None = None
+    failed: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in RETRYABLE_CODES
+
+    def to_payload(self) -> dict[str, Any]:
+        """The structured content of the failed tool call."""
+        error: dict[str, Any] = {"code": self.code.value, "message": self.message, "retryable": self.retryable}
+        if self.retry_after is not None:
+            error["retryAfter"] = self.retry_after
+        if self.field_errors:
+            error["fieldErrors"] = [fe.to_dict() for fe in self.field_errors]
+        if self.backend_code:
+            error["backendCode"] = self.backend_code
+        error["hint"] = self.hint or DEFAULT_HINTS[self.code]
+        payload: dict[str, Any] = {"error": error}
+        if self.written is not None:
+            payload["written"] = self.written
+            payload["failed"] = self.failed or []
+        return payload
+
+    def to_text(self) -> str:
+        """The message an agent reads: what failed, each field problem, what to do next."""
+        lines = [f"Error ({self.code.value}): {self.message}"]
+        lines.extend(f"- {fe.describe()}" for fe in self.field_errors)
+        if self.written is not None:
+            ids = [str(rec.get("id")) for rec in self.written]
+            lines.append(f"Written before the failure ({len(ids)}): {', '.join(ids) if ids else 'none'}.")
+            failed_indexes = [str(item.get("index")) for item in self.failed or []]
+            lines.append(f"Not written (request indexes): {', '.join(failed_indexes) if failed_indexes else 'none'}.")
+        if self.retry_after is not None:
+            lines.append(f"Retry after {self.retry_after:g} s.")
+        lines.append(self.hint or DEFAULT_HINTS[self.code])
+        return "\n".join(lines)
+
+
+def invalid_argument(message: str, field_errors: list[FieldError] | None = None, hint: str | None = None) -> TablesError:
+    return TablesError(ErrorCode.INVALID_ARGUMENT, message, field_errors=field_errors or [], hint=hint)
+
+
+def not_found(message: str, hint: str | None = None) -> TablesError:
+    return TablesError(ErrorCode.NOT_FOUND, message, hint=hint)
+
+
+def unsupported(message: str) -> TablesError:
+    return TablesError(ErrorCode.UNSUPPORTED, message)

@@ -1,0 +1,155 @@
+"""Turns listRecords arguments (filter, sort, fields, limit, cursor) into a checked `ListQuery`.
+
+The structural JSON Schema has already run; this module checks meaning against the table: that
+each field exists, that the operator suits its type on this backend, and that each compared value
+is valid for the column (checked with the column's own JSON Schema). Every problem is reported.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import jsonschema_rs
+
+from .errors import FieldError, invalid_argument
+from .model import BoolGroup, Capabilities, Column, Condition, FilterNode, ListQuery, SortKey, Table
+from .schema import MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, filter_value_schema, operators_for
+from .validation import show_value
+
+DEFAULT_LIMIT = 50
+NO_VALUE_OPERATORS = frozenset({"isEmpty", "isNotEmpty"})
+
+
+def build_list_query(table: Table, caps: Capabilities, args: dict[str, Any]) -> ListQuery:
+    problems: list[FieldError] = []
+    parser = _FilterParser(table, caps, problems)
+    filter_node = parser.parse(args["filter"], "filter", 0) if args.get("filter") is not None else None
+    sort = _parse_sort(table, caps, args.get("sort") or [], problems)
+    fields = _parse_fields(table, args.get("fields"), problems)
+    if problems:
+        raise invalid_argument(f"Invalid listRecords arguments: {len(problems)} problem(s).", problems)
+    return ListQuery(
+        filter=filter_node,
+        sort=sort,
+        fields=fields,
+        limit=int(args.get("limit") or DEFAULT_LIMIT),
+        cursor=args.get("cursor"),
+    )
+
+
+class _FilterParser:
+    def __init__(self, table: Table, caps: Capabilities, problems: list[FieldError]) -> None:
+        self.table = table
+        self.caps = caps
+        self.problems = problems
+        self.conditions = 0
+
+    def parse(self, raw: Any, where: str, depth: int) -> FilterNode | None:
+        if not isinstance(raw, dict):
+            return self._fail(where, f"expected an object, got {show_value(raw)}")
+        keys = {key for key in ("field", "and", "or") if key in raw}
+        if len(keys) != 1:
+            return self._fail(
+                where, 'a filter is either {"field", "op", "value"} or {"and": [...]} or {"or": [...]}'
+            )
+        if depth >= MAX_FILTER_DEPTH:
+            return self._fail(where, f"filters nest at most {MAX_FILTER_DEPTH} levels deep")
+        kind = keys.pop()
+        if kind == "field":
+            return self._condition(raw, where)
+        items = raw[kind]
+        extra = set(raw) - {kind}
+        if extra:
+            return self._fail(where, f"unexpected key(s) {sorted(extra)} beside '{kind}'")
+        if not isinstance(items, list) or not items:
+            return self._fail(f"{where}.{kind}", "expected a non-empty array of filters")
+        parsed = [self.parse(item, f"{where}.{kind}[{i}]", depth + 1) for i, item in enumerate(items)]
+        return BoolGroup(kind, tuple(node for node in parsed if node is not None))
+
+    def _condition(self, raw: dict[str, Any], where: str) -> Condition | None:
+        self.conditions += 1
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            if self.conditions == MAX_FILTER_CONDITIONS + 1:
+                self._fail("filter", f"at most {MAX_FILTER_CONDITIONS} conditions per filter")
+            return None
+        extra = set(raw) - {"field", "op", "value"}
+        if extra:
+            return self._fail(where, f"unexpected key(s) {sorted(extra)} in a condition")
+        name, op = raw.get("field"), raw.get("op")
+        column = self.table.column(name) if isinstance(name, str) else None
+        if column is None:
+            names = [col.name for col in self.table.columns]
+            return self._fail(f"{where}.field", f"unknown column {show_value(name)}", names)
+        allowed_ops = operators_for(column, self.caps)
+        if op not in allowed_ops:
+            message = f"operator {show_value(op)} does not apply to {column.type.value} column '{column.name}'"
+            return self._fail(f"{where}.op", message, list(allowed_ops))
+        value = raw.get("value")
+        if not self._value_ok(column, op, value, where):
+            return None
+        return Condition(column, op, value)
+
+    def _value_ok(self, column: Column, op: str, value: Any, where: str) -> bool:
+        if op in NO_VALUE_OPERATORS:
+            if value is not None:
+                self._fail(f"{where}.value", f"'{op}' takes no value")
+                return False
+            return True
+        if op == "in":
+            if not isinstance(value, list) or not value:
+                self._fail(f"{where}.value", "'in' takes a non-empty array of values")
+                return False
+            return all(self._scalar_ok(column, item, f"{where}.value[{i}]") for i, item in enumerate(value))
+        if op == "contains" and column.type.value in _TEXT_CONTAINS:
+            if not isinstance(value, str) or not value:
+                self._fail(f"{where}.value", "'contains' takes a non-empty string")
+                return False
+            return True
+        return self._scalar_ok(column, value, f"{where}.value")
+
+    def _scalar_ok(self, column: Column, value: Any, where: str) -> bool:
+        validator = _value_validator(column)
+        if validator.is_valid(value):
+            return True
+        error = next(iter(validator.iter_errors(value)))
+        details = error.kind.as_dict()
+        self._fail(where, f"{show_value(value)} does not fit {column.type.value} column '{column.name}': "
+                   f"{error.message}", details.get("options"))
+        return False
+
+    def _fail(self, where: str, message: str, allowed: Any = None) -> None:
+        self.problems.append(FieldError(where, message, allowed=allowed))
+        return None
+
+
+_TEXT_CONTAINS = frozenset({"TEXT", "LONGTEXT", "EMAIL", "PHONE", "URL", "USER", "FORMULA", "AI"})
+
+
+@lru_cache(maxsize=1024)
+def _value_validator(column: Column) -> Any:
+    return jsonschema_rs.validator_for(filter_value_schema(column), validate_formats=True)
+
+
+def _parse_sort(table: Table, caps: Capabilities, raw: list[dict[str, Any]], problems: list[FieldError]) -> tuple[
+    SortKey, ...
+]:
+    keys = []
+    sortable = [col.name for col in table.columns if col.type in caps.sortable_types]
+    for i, item in enumerate(raw):
+        column = table.column(item["field"])
+        if column is None or column.type not in caps.sortable_types:
+            problems.append(FieldError(f"sort[{i}].field", f"cannot sort by {show_value(item['field'])}", sortable))
+            continue
+        keys.append(SortKey(column, item.get("direction", "asc") == "desc"))
+    return tuple(keys)
+
+
+def _parse_fields(table: Table, raw: list[str] | None, problems: list[FieldError]) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    names = [col.name for col in table.columns]
+    for i, name in enumerate(raw):
+        if table.column(name) is None:
+            problems.append(FieldError(f"fields[{i}]", f"unknown column {show_value(name)}", names))
+    return tuple(raw)

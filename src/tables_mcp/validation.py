@@ -1,0 +1,166 @@
+"""Checks arguments against JSON Schemas and turns every violation into a field error.
+
+The JSON Schema library (jsonschema-rs) finds the problems; this module words them for an agent:
+which record, which field, what was sent, what is allowed. All problems of a call come back in
+one `TablesError`, so an agent fixes everything in one round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import jsonschema_rs
+
+from .errors import FieldError, invalid_argument
+from .model import Column, Table
+from .schema import FORMAT_WORDS, TIME_PATTERN, Schema
+
+MAX_SHOWN_VALUE = 80
+
+
+class ArgumentValidator:
+    """A compiled schema plus the table (if any) whose columns its records hold."""
+
+    def __init__(self, schema: Schema, table: Table | None = None, rows_at: tuple[str, ...] = ("records",)) -> None:
+        self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+        self._table = table
+        self._schema = schema
+        self._rows_at = rows_at
+
+    def check(self, instance: Any, summary: str = "Invalid arguments") -> None:
+        """Raise one invalid_argument error listing every problem, or return if there are none."""
+        if self._validator.is_valid(instance):
+            return
+        problems = [self._field_error(err) for err in self._validator.iter_errors(instance)]
+        problems = [p for group in problems for p in group]
+        problems.sort(key=lambda fe: (fe.record if fe.record is not None else -1, fe.field))
+        raise invalid_argument(f"{summary}: {len(problems)} problem(s).", _dedupe(problems))
+
+    def _field_error(self, err: Any) -> list[FieldError]:
+        path = list(err.instance_path)
+        record, field_path = self._locate(path)
+        kind = type(err.kind).__name__
+        details = err.kind.as_dict()
+        sent = err.instance
+        if kind == "AdditionalProperties":
+            return [self._unexpected(name, path, record, field_path) for name in details["unexpected"]]
+        if kind == "Required":
+            name = details["property"]
+            where = ".".join([*field_path, name]) if field_path else name
+            what = "required column is missing" if record is not None else "required argument is missing"
+            return [FieldError(where, what, record=record)]
+        where = ".".join(field_path) if field_path else "(arguments)"
+        message, allowed = _describe(kind, details, sent)
+        return [FieldError(where, message, record=record, allowed=allowed)]
+
+    def _locate(self, path: list[Any]) -> tuple[int | None, list[str]]:
+        """Split an instance path into a record index and a readable field path."""
+        record: int | None = None
+        rest = path
+        if len(path) >= 2 and path[0] in self._rows_at and isinstance(path[1], int):
+            record, rest = path[1], path[2:]
+        elif path and path[0] == "fields":
+            rest = path[1:]
+        parts: list[str] = []
+        for step in rest:
+            if isinstance(step, int) and parts:
+                parts[-1] = f"{parts[-1]}[{step}]"
+            else:
+                parts.append(str(step))
+        return record, parts
+
+    def _unexpected(self, name: str, path: list[Any], record: int | None, field_path: list[str]) -> FieldError:
+        where = ".".join([*field_path, name]) if field_path else name
+        columns = self._columns_at(path)
+        if columns is None:
+            allowed_args = sorted(self._schema.get("properties", {})) if not path else None
+            return FieldError(where, f"unknown argument '{name}'", record=record, allowed=allowed_args)
+        allowed = [col.name for col in columns if col.writable]
+        column = next((col for col in columns if col.name == name), None)
+        if column is not None:
+            why = f"column '{name}' is {column.type.value} and read-only; it cannot be written"
+            return FieldError(where, why, record=record, allowed=allowed)
+        return FieldError(where, f"unknown column '{name}'", record=record, allowed=allowed)
+
+    def _columns_at(self, path: list[Any]) -> tuple[Column, ...] | None:
+        """The columns of the row object at `path`, if the path points at a row."""
+        if self._table is None:
+            return None
+        if path[:1] == ["fields"]:
+            rest = path[1:]
+        elif len(path) >= 2 and path[0] in self._rows_at and isinstance(path[1], int):
+            rest = path[2:]
+        else:
+            return None
+        columns: tuple[Column, ...] | None = self._table.columns
+        # Walk into subtable rows: [<subtable column>, <row index>] pairs.
+        while rest and columns is not None:
+            if len(rest) < 2 or not isinstance(rest[1], int):
+                return None
+            column = next((col for col in columns if col.name == rest[0]), None)
+            columns = column.subcolumns if column is not None else None
+            rest = rest[2:]
+        return columns
+
+
+def _describe(kind: str, details: dict[str, Any], sent: Any) -> tuple[str, Any]:
+    shown = show_value(sent)
+    if kind == "Enum":
+        return f"{shown} is not an option", details.get("options")
+    if kind == "Type":
+        types = details.get("types") or [details.get("type")]
+        return f"expected {' or '.join(str(t) for t in types)}, got {json_type(sent)} {shown}", None
+    if kind == "Format":
+        fmt = details.get("format", "")
+        return f"{shown} is not {FORMAT_WORDS.get(fmt, fmt)}", None
+    if kind == "Pattern":
+        if details.get("pattern") == TIME_PATTERN:
+            return f"{shown} is not a time HH:MM or HH:MM:SS", None
+        return f"{shown} does not match {details.get('pattern')}", None
+    if kind in ("Minimum", "ExclusiveMinimum"):
+        return f"{shown} is below the minimum", details.get("limit")
+    if kind in ("Maximum", "ExclusiveMaximum"):
+        return f"{shown} is above the maximum", details.get("limit")
+    if kind == "MinItems":
+        return f"{len(sent)} item(s) sent; at least {details.get('limit')} required", None
+    if kind == "MaxItems":
+        return f"{len(sent)} items sent; at most {details.get('limit')} per call", None
+    if kind == "MaxLength":
+        return f"text of {len(sent)} characters is longer than the limit", details.get("limit")
+    if kind == "MinProperties":
+        return "send at least one column to change", None
+    if kind == "UniqueItems":
+        return f"{shown} contains duplicates", None
+    return f"{shown} is invalid", None
+
+
+def _dedupe(problems: Iterable[FieldError]) -> list[FieldError]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for fe in problems:
+        key = (fe.record, fe.field, fe.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(fe)
+    return out
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def show_value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 3] + "..."
