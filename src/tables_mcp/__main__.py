@@ -1,0 +1,5 @@
+"""`python -m tables_mcp` runs the command-line interface."""
+
+from .cli import main
+
+main()
