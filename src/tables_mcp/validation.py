@@ -61,7 +61,7 @@ class ArgumentValidator:
         rest = path
         if len(path) >= 2 and path[0] in self._rows_at and isinstance(path[1], int):
             record, rest = path[1], path[2:]
-        elif path and path[0] == "fields":
+        elif len(path) > 1 and path[0] == "fields":
             rest = path[1:]
         parts: list[str] = []
         for step in rest:

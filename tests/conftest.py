@@ -1,0 +1,106 @@
+"""Shared fixtures: a fresh embedded store, a catalogue over it, and a real in-memory MCP session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import mcp.types as types
+import pytest
+from mcp.client.session import ClientSession
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from tables_mcp.backends.local import LocalBackend
+from tables_mcp.server import build_server
+from tables_mcp.tools import Catalogue, ToolOptions
+
+TASK_COLUMNS = [
+    {"name": "Title", "type": "TEXT", "required": True},
+    {"name": "Status", "type": "SELECT", "options": ["Todo", "Doing", "Done"], "required": True},
+    {"name": "Owner", "type": "EMAIL"},
+    {"name": "Estimate", "type": "NUMBER"},
+    {"name": "Due", "type": "DATE"},
+    {"name": "Tags", "type": "MULTISELECT", "options": ["bug", "feature", "docs"]},
+    {"name": "Done", "type": "BOOLEAN"},
+    {"name": "No", "type": "SERIAL"},
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+class Agent:
+    """A test's view of a real MCP client session: calls tools and records notifications."""
+
+    def __init__(self, session: ClientSession, notifications: list[Any]) -> None:
+        self.session = session
+        self.notifications = notifications
+
+    async def call(self, name: str, arguments: dict[str, Any] | None = None) -> types.CallToolResult:
+        return await self.session.call_tool(name, arguments or {})
+
+    async def ok(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = await self.call(name, arguments)
+        assert not result.isError, result.content[0].text  # type: ignore[union-attr]
+        assert result.structuredContent is not None
+        return result.structuredContent
+
+    async def error(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = await self.call(name, arguments)
+        assert result.isError, f"expected an error, got {result.structuredContent}"
+        assert result.structuredContent is not None
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert text.startswith("Error ("), text
+        error: dict[str, Any] = result.structuredContent["error"]
+        error["text"] = text
+        return error
+
+    async def tools(self) -> dict[str, types.Tool]:
+        return {tool.name: tool for tool in (await self.session.list_tools()).tools}
+
+    async def tools_list_bytes(self) -> int:
+        tools = (await self.session.list_tools()).tools
+        return len(json.dumps([t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools]))
+
+
+async def open_agent(backend: LocalBackend, options: ToolOptions | None = None) -> AsyncIterator[Agent]:
+    catalogue = Catalogue(backend, options or ToolOptions())
+    await catalogue.refresh(force=True)
+    notifications: list[Any] = []
+
+    async def on_message(message: Any) -> None:
+        notifications.append(message)
+
+    server = build_server(catalogue)
+    async with create_connected_server_and_client_session(server, message_handler=on_message) as session:
+        yield Agent(session, notifications)
+
+
+@pytest.fixture
+async def backend(db_path: Path) -> AsyncIterator[LocalBackend]:
+    store = LocalBackend(db_path)
+    await store.open()
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+async def agent(backend: LocalBackend) -> AsyncIterator[Agent]:
+    async for item in open_agent(backend):
+        yield item
+
+
+@pytest.fixture
+async def tasks(agent: Agent) -> Agent:
+    """An agent whose store holds a 'Tasks' table."""
+    await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
+    return agent
