@@ -1,0 +1,421 @@
+"""The shared HTTP layer: the only code in tables-mcp that talks to the network.
+
+It owns, for each backend, one `httpx.AsyncClient` (connect/read/write/pool timeouts, connection
+limits), a client-side concurrency limit (`anyio.CapacityLimiter`), an optional rate limit, bounded
+retries, `Retry-After`, the translation of every transport failure and non-2xx response into a
+`TablesError`, and the redaction of secrets. Adapters call `HttpClient.request` and receive
+parsed JSON or a `TablesError`; no httpx exception ever leaves this module.
+
+Retry rules (a write must never be applied twice because we retried it):
+- A request that provably never reached the server (connect error, connect or pool timeout,
+  proxy refusal) is retried whatever its method.
+- A response whose status the policy lists as *refused* (429 by default: rate limiters reject
+  before processing) is retried whatever the method.
+- 502/503/504, read timeouts and dropped connections are retried only for idempotent requests
+  (GET, HEAD, OPTIONS, PUT, DELETE by default; an adapter overrides this per call, e.g. a POST
+  that only reads, or a PUT guarded by a revision that would turn a repeat into a conflict).
+- Waits grow exponentially with random jitter; `Retry-After` (seconds or an HTTP date) replaces
+  the computed wait; a `Retry-After` longer than the policy allows, or past the retry budget, is
+  not slept through but returned to the agent as `retry_after`.
+
+Libraries: retries run on `stamina` (well kept, async and Trio aware, exponential backoff with
+jitter, attempt and time budgets, and a hook whose float return value becomes the next wait,
+which is exactly what `Retry-After` needs). The rate limiter is a small anyio token bucket here
+rather than `aiolimiter`, because aiolimiter is tied to asyncio internals while the rest of the
+stack is anyio; the platforms we target mostly limit concurrency, which the CapacityLimiter covers.
+
+Redaction: every secret an adapter registers (tokens, passwords, the encoded auth header) is
+replaced by `***` in each message, hint, field error and log line this module produces, and
+httpx exceptions are never chained onto the errors we raise (their text can hold URLs).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import httpx
+import stamina
+
+from .errors import ErrorCode, FieldError, TablesError
+
+log = logging.getLogger("tables_mcp.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+REDACTED = "***"
+# Shorter values would garble every message ("a" everywhere) and are not meaningful secrets.
+MIN_SECRET_LENGTH = 4
+MAX_BODY_IN_MESSAGE = 300
+
+# Transport failures after which the server provably never saw the request.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Failures that point at our configuration, not at the network: retrying cannot help.
+_MISCONFIGURED = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try again; `attempts` counts the first try."""
+
+    attempts: int = 4
+    wait_initial: float = 0.2
+    wait_max: float = 5.0
+    wait_jitter: float = 0.3
+    budget: float = 30.0
+    max_retry_after: float = 20.0
+    retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    refused_statuses: frozenset[int] = frozenset({429})
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Connection settings of one backend's client."""
+
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    write_timeout: float = 30.0
+    pool_timeout: float = 10.0
+    max_connections: int = 20
+    max_concurrency: int = 10
+    rate_per_second: float | None = None
+    rate_burst: int = 1
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    """A non-2xx response as the adapter's error mapper sees it (text already redacted)."""
+
+    status: int
+    body: Any
+    text: str
+    headers: httpx.Headers
+    retry_after: float | None
+
+
+ErrorMapper = Callable[[ErrorResponse], TablesError]
+
+
+class RateLimiter:
+    """A token bucket: on average `rate` acquisitions per second, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._updated: float | None = None
+        self._lock = anyio.Lock()
+
+    async def acquire(self) -> None:
+        # The lock makes waiters queue in order instead of all waking for the same token.
+        async with self._lock:
+            now = anyio.current_time()
+            elapsed = 0.0 if self._updated is None else now - self._updated
+            self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+            self._updated = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            wait = (1 - self._tokens) / self.rate
+            await anyio.sleep(wait)
+            self._tokens = 0.0
+            self._updated = now + wait
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth another try; carries the final error."""
+
+    def __init__(self, error: TablesError, wait: float | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.wait = wait
+
+    def __repr__(self) -> str:
+        # stamina logs repr(cause) on each retry; the message is already redacted.
+        return f"_Retry({self.error.code.value}: {self.error.message!r})"
+
+
+def _retry_hook(exc: Exception) -> bool | float:
+    if isinstance(exc, _Retry):
+        return exc.wait if exc.wait is not None else True
+    return False
+
+
+class HttpClient:
+    """One backend's connection to its platform; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        error_mapper: ErrorMapper,
+        *,
+        secrets: Iterable[str] = (),
+        name: str = "backend",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.secrets: set[str] = set()
+        for secret in secrets:
+            self.add_secret(secret)
+        self._map_error = error_mapper
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=dict(settings.headers),
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=settings.read_timeout,
+                write=settings.write_timeout,
+                pool=settings.pool_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_connections,
+            ),
+            follow_redirects=False,
+            transport=transport,
+        )
+        self._limiter = anyio.CapacityLimiter(settings.max_concurrency)
+        self._rate = RateLimiter(settings.rate_per_second, settings.rate_burst) if settings.rate_per_second else None
+
+    # -- redaction -------------------------------------------------------------------------------
+
+    def add_secret(self, value: str | None) -> None:
+        """Register a value that must never appear in a message (tokens, passwords, auth headers)."""
+        if value and len(value) >= MIN_SECRET_LENGTH:
+            self.secrets.add(value)
+
+    def redact(self, text: str) -> str:
+        # Longest first, so a secret containing another is replaced whole.
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def redact_error(self, error: TablesError) -> TablesError:
+        """The same error with every secret in its wording replaced by `***`."""
+        return replace(
+            error,
+            message=self.redact(error.message),
+            hint=self.redact(error.hint) if error.hint else error.hint,
+            field_errors=[
+                FieldError(fe.field, self.redact(fe.message), record=fe.record, allowed=fe.allowed)
+                for fe in error.field_errors
+            ],
+        )
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one request (retrying per the policy) and return its parsed JSON body.
+
+        `idempotent` overrides the method's default: pass True for a POST that only reads, False
+        for a PUT/DELETE whose repetition would not be harmless.
+        """
+        method = method.upper()
+        repeatable = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
+        policy = self.settings.retry
+        deadline = anyio.current_time() + policy.budget
+        call = _Call(method, path, params, json_body, dict(headers or {}), repeatable, deadline)
+        try:
+            async for attempt in stamina.retry_context(
+                on=_retry_hook,
+                attempts=policy.attempts,
+                timeout=policy.budget,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
+                wait_jitter=policy.wait_jitter,
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        log.info("%s: retrying %s %s (attempt %d)", self.name, method, self.redact(path), attempt.num)
+                    return await self._attempt(call)
+        except _Retry as exc:
+            raise exc.error from None
+        raise AssertionError("unreachable: stamina either returns or raises")
+
+    async def _attempt(self, call: _Call) -> Any:
+        async with self._limiter:
+            if self._rate is not None:
+                await self._rate.acquire()
+            try:
+                response = await self._client.request(
+                    call.method, call.path, params=call.params, json=call.json_body, headers=call.headers
+                )
+            except httpx.HTTPError as exc:
+                raise self._transport_failure(exc, call) from None
+            except httpx.InvalidURL as exc:
+                raise self._misconfigured(exc) from None
+        return self._handle(response, call)
+
+    def _handle(self, response: httpx.Response, call: _Call) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            return self._parse_success(response)
+        error = self._error_for(response)
+        policy = self.settings.retry
+        if status in policy.retry_statuses and (call.repeatable or status in policy.refused_statuses):
+            wait = error.retry_after
+            if wait is not None and wait > min(policy.max_retry_after, call.deadline - anyio.current_time()):
+                # Sleeping that long would stall the agent; it gets retryAfter instead.
+                raise error
+            raise _Retry(error, wait)
+        raise error
+
+    def _parse_success(self, response: httpx.Response) -> Any:
+        if not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            shown = _shorten(self.redact(response.text))
+            raise TablesError(
+                ErrorCode.BACKEND_ERROR,
+                f"{self.name} answered HTTP {response.status_code} with a body that is not JSON: {shown!r}",
+                status=response.status_code,
+            ) from None
+
+    def _error_for(self, response: httpx.Response) -> TablesError:
+        # Redact before shortening: a cut could leave half a secret that no longer matches.
+        text = _shorten(self.redact(response.text))
+        try:
+            body: Any = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        failure = ErrorResponse(response.status_code, body, text, response.headers, retry_after)
+        try:
+            error = self._map_error(failure)
+        except Exception:  # a mapper bug must not hide the platform's answer
+            log.exception("%s: error mapper failed on HTTP %d", self.name, response.status_code)
+            error = status_error(self.name, response.status_code, text)
+        if error.status is None:
+            error = replace(error, status=response.status_code)
+        if error.retry_after is None and retry_after is not None:
+            error = replace(error, retry_after=retry_after)
+        return self.redact_error(error)
+
+    def _transport_failure(self, exc: httpx.HTTPError, call: _Call) -> Exception:
+        detail = self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        where = f"{call.method} {self.redact(call.path)}"
+        if isinstance(exc, _MISCONFIGURED):
+            return self._misconfigured(exc)
+        if isinstance(exc, httpx.DecodingError):
+            return TablesError(
+                ErrorCode.BACKEND_ERROR, f"{self.name} sent a response that cannot be decoded ({detail}) for {where}."
+            )
+        if isinstance(exc, _NOT_SENT):
+            error = TablesError(ErrorCode.UNAVAILABLE, f"Cannot reach {self.name} ({detail}) for {where}.")
+            return _Retry(error, None)
+        if call.repeatable:
+            error = TablesError(ErrorCode.UNAVAILABLE, f"{self.name} did not answer ({detail}) for {where}.")
+            return _Retry(error, None)
+        return TablesError(
+            ErrorCode.UNAVAILABLE,
+            f"{self.name} did not answer ({detail}) for {where}; the request was sent, so it may have been applied.",
+            hint="Check whether the change happened (listRecords / getRecord) before repeating it.",
+        )
+
+    def _misconfigured(self, exc: Exception) -> TablesError:
+        detail = self.redact(f"{type(exc).__name__}: {exc}")
+        return TablesError(
+            ErrorCode.BACKEND_ERROR,
+            f"The {self.name} connection is misconfigured ({detail}).",
+            hint="Ask the user to check the backend's base URL setting.",
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    params: Any
+    json_body: Any
+    headers: dict[str, str]
+    repeatable: bool
+    deadline: float
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date), or None."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+_STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.INVALID_ARGUMENT,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    409: ErrorCode.CONFLICT,
+    422: ErrorCode.INVALID_ARGUMENT,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+def status_error(service: str, status: int, detail: str, backend_code: str | None = None) -> TablesError:
+    """A fallback mapping from HTTP status alone, for bodies an adapter does not recognise."""
+    if status >= 500:
+        code = ErrorCode.UNAVAILABLE
+    else:
+        code = _STATUS_CODES.get(status, ErrorCode.BACKEND_ERROR)
+    shown = f": {detail}" if detail else ""
+    return TablesError(code, f"{service} answered HTTP {status}{shown}", backend_code=backend_code, status=status)
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_BODY_IN_MESSAGE else text[: MAX_BODY_IN_MESSAGE - 3] + "..."
+
+
+__all__ = [
+    "NO_RETRY",
+    "ErrorMapper",
+    "ErrorResponse",
+    "HttpClient",
+    "HttpSettings",
+    "RateLimiter",
+    "RetryPolicy",
+    "parse_retry_after",
+    "status_error",
+]
