@@ -46,10 +46,20 @@ async def seeded(tasks: Agent) -> Agent:
         ({"field": "Due", "op": "lt", "value": "2026-02-01"}, ["alpha"]),
         ({"field": "Done", "op": "eq", "value": True}, ["Beta 50%_off"]),
         ({"field": "Status", "op": "in", "value": ["Done", "Doing"]}, ["Beta 50%_off", "gamma"]),
-        ({"or": [{"field": "Estimate", "op": "eq", "value": 1},
-                 {"and": [{"field": "Status", "op": "eq", "value": "Todo"},
-                          {"field": "Estimate", "op": "gte", "value": 8}]}]},
-         ["alpha", "delta'; DROP TABLE t; --"]),
+        (
+            {
+                "or": [
+                    {"field": "Estimate", "op": "eq", "value": 1},
+                    {
+                        "and": [
+                            {"field": "Status", "op": "eq", "value": "Todo"},
+                            {"field": "Estimate", "op": "gte", "value": 8},
+                        ]
+                    },
+                ]
+            },
+            ["alpha", "delta'; DROP TABLE t; --"],
+        ),
         ({"field": "Title", "op": "eq", "value": "x' OR '1'='1"}, []),
         ({"field": "Title", "op": "eq", "value": "delta'; DROP TABLE t; --"}, ["delta'; DROP TABLE t; --"]),
     ],
@@ -70,8 +80,11 @@ async def test_filters_select_the_right_records(seeded: Agent, filter_: dict, ex
         ({"field": "Owner", "op": "isEmpty", "value": "x"}, "filter.value", False),
         ({"and": []}, "filter.and", False),
         ({"field": "Title", "op": "eq", "value": "x", "and": []}, "filter", False),
-        ({"or": [{"field": "Title", "op": "eq", "value": 1}, {"field": "X", "op": "eq", "value": 1}]},
-         "filter.or[0].value", False),
+        (
+            {"or": [{"field": "Title", "op": "eq", "value": 1}, {"field": "X", "op": "eq", "value": 1}]},
+            "filter.or[0].value",
+            False,
+        ),
     ],
 )
 async def test_malformed_filters_are_explained(seeded: Agent, filter_: dict, field: str, allowed: bool) -> None:
@@ -121,8 +134,9 @@ async def test_paging_with_sort_visits_every_record_once(tasks: Agent) -> None:
 
 async def test_injection_in_names_and_values_is_inert(agent: Agent) -> None:
     evil = 'x"; DROP TABLE _tm_tables; --'
-    await agent.ok("createTable", {"name": evil, "columns": [{"name": evil, "type": "TEXT"},
-                                                            {"name": "a]\"`'", "type": "NUMBER"}]})
+    await agent.ok(
+        "createTable", {"name": evil, "columns": [{"name": evil, "type": "TEXT"}, {"name": "a]\"`'", "type": "NUMBER"}]}
+    )
     tables = (await agent.ok("listTables"))["tables"]
     assert [t["name"] for t in tables] == [evil]
     tool = next(name for name in await agent.tools() if name.startswith("createRecords_"))

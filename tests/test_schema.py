@@ -47,8 +47,14 @@ def test_value_schema_accepts_and_rejects(column: Column, good: list[Any], bad: 
 
 @pytest.mark.parametrize("kind", [ColumnType.FORMULA, ColumnType.AI, ColumnType.SERIAL, ColumnType.UNKNOWN])
 def test_computed_columns_are_absent_from_writes(kind: ColumnType) -> None:
-    table = Table(id="t", name="T", columns=(col(ColumnType.TEXT).model_copy(update={"name": "a"}),
-                                             col(kind).model_copy(update={"name": "computed", "required": True})))
+    table = Table(
+        id="t",
+        name="T",
+        columns=(
+            col(ColumnType.TEXT).model_copy(update={"name": "a"}),
+            col(kind).model_copy(update={"name": "computed", "required": True}),
+        ),
+    )
     row = create_schema(table, CAPS)["properties"]["records"]["items"]
     assert list(row["properties"]) == ["a"] and "required" not in row
     assert row["additionalProperties"] is False
@@ -56,16 +62,21 @@ def test_computed_columns_are_absent_from_writes(kind: ColumnType) -> None:
 
 
 def test_read_only_and_file_columns_are_absent_from_writes() -> None:
-    table = Table(id="t", name="T", columns=(col(ColumnType.TEXT, read_only=True), col(ColumnType.FILE,
-                                                                                       read_only=True)))
+    table = Table(
+        id="t", name="T", columns=(col(ColumnType.TEXT, read_only=True), col(ColumnType.FILE, read_only=True))
+    )
     assert create_schema(table, CAPS)["properties"]["records"]["items"]["properties"] == {}
 
 
 def test_patch_allows_null_for_optional_columns_only() -> None:
-    table = Table(id="t", name="T", columns=(
-        Column(name="opt", type=ColumnType.SELECT, native_type="x", options=("a",)),
-        Column(name="req", type=ColumnType.NUMBER, native_type="x", required=True),
-    ))
+    table = Table(
+        id="t",
+        name="T",
+        columns=(
+            Column(name="opt", type=ColumnType.SELECT, native_type="x", options=("a",)),
+            Column(name="req", type=ColumnType.NUMBER, native_type="x", required=True),
+        ),
+    )
     fields = patch_schema(table)["properties"]["fields"]
     validator = jsonschema_rs.validator_for(fields)
     assert validator.is_valid({"opt": None})
@@ -74,10 +85,15 @@ def test_patch_allows_null_for_optional_columns_only() -> None:
 
 
 def test_subtable_rows_are_typed() -> None:
-    sub = Column(name="Items", type=ColumnType.SUBTABLE, native_type="SUBTABLE", subcolumns=(
-        Column(name="Qty", type=ColumnType.NUMBER, native_type="NUMBER", required=True),
-        Column(name="Sum", type=ColumnType.FORMULA, native_type="CALC"),
-    ))
+    sub = Column(
+        name="Items",
+        type=ColumnType.SUBTABLE,
+        native_type="SUBTABLE",
+        subcolumns=(
+            Column(name="Qty", type=ColumnType.NUMBER, native_type="NUMBER", required=True),
+            Column(name="Sum", type=ColumnType.FORMULA, native_type="CALC"),
+        ),
+    )
     validator = jsonschema_rs.validator_for(value_schema(sub))
     assert validator.is_valid([{"Qty": 2}])
     assert not validator.is_valid([{"Qty": "2"}])
@@ -85,15 +101,27 @@ def test_subtable_rows_are_typed() -> None:
 
 
 def test_typed_filter_schema_lists_fields_and_operators_per_type() -> None:
-    table = Table(id="t", name="T", columns=(
-        Column(name="Status", type=ColumnType.SELECT, native_type="x", options=("a", "b")),
-        Column(name="Amount", type=ColumnType.NUMBER, native_type="x"),
-    ))
+    table = Table(
+        id="t",
+        name="T",
+        columns=(
+            Column(name="Status", type=ColumnType.SELECT, native_type="x", options=("a", "b")),
+            Column(name="Amount", type=ColumnType.NUMBER, native_type="x"),
+        ),
+    )
     schema = list_schema(table, CAPS)
     validator = jsonschema_rs.validator_for(schema)
     assert validator.is_valid({"filter": {"field": "Amount", "op": "gt", "value": 3}})
-    assert validator.is_valid({"filter": {"and": [{"field": "Status", "op": "in", "value": ["a"]},
-                                                  {"or": [{"field": "Amount", "op": "lt", "value": 1}]}]}})
+    assert validator.is_valid(
+        {
+            "filter": {
+                "and": [
+                    {"field": "Status", "op": "in", "value": ["a"]},
+                    {"or": [{"field": "Amount", "op": "lt", "value": 1}]},
+                ]
+            }
+        }
+    )
     assert not validator.is_valid({"filter": {"field": "Status", "op": "gt", "value": "a"}})
     assert not validator.is_valid({"filter": {"field": "Nope", "op": "eq", "value": 1}})
     assert not validator.is_valid({"fields": ["Nope"]})

@@ -61,15 +61,25 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     flags = {
         key: getattr(args, key, None)
-        for key in ("backend", "transport", "db", "read_only", "tables", "disable_tools", "tool_mode",
-                    "per_table_limit", "log_level")
+        for key in (
+            "backend",
+            "transport",
+            "db",
+            "read_only",
+            "tables",
+            "disable_tools",
+            "tool_mode",
+            "per_table_limit",
+            "log_level",
+        )
     }
     try:
         if args.command == "demo":
             flags["db"] = str(Path(tempfile.mkdtemp(prefix="tables-mcp-demo-")) / "demo.db")
         settings = load_settings(flags)
-        logging.basicConfig(stream=sys.stderr, level=settings.log_level,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         code = anyio.run(_run, args, settings)
     except ConfigError as exc:
         print(f"tables-mcp: {exc}", file=sys.stderr)
@@ -148,7 +158,7 @@ async def _call(catalogue: Catalogue, tool: str, raw_arguments: str) -> int:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"arguments must be a JSON object: {exc}") from exc
     if not isinstance(arguments, dict):
-        raise ConfigError("arguments must be a JSON object, like '{\"table\": \"Tasks\"}'")
+        raise ConfigError('arguments must be a JSON object, like \'{"table": "Tasks"}\'')
     async with in_process_client(catalogue) as client:
         result = await client.call(tool, arguments)
     if result.payload is not None:

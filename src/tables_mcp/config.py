@@ -72,6 +72,4 @@ def load_settings(overrides: dict[str, object]) -> Settings:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "setting"
         flag = "--" + name.replace("_", "-")
-        raise ConfigError(
-            f"{flag} / {ENV_PREFIX}{name.upper()}: {first['msg']} (got {first.get('input')!r})"
-        ) from exc
+        raise ConfigError(f"{flag} / {ENV_PREFIX}{name.upper()}: {first['msg']} (got {first.get('input')!r})") from exc

@@ -41,8 +41,11 @@ STEPS: list[tuple[str, str, dict[str, Any]]] = [
         "createRecords_Tasks",
         {"records": [{"Title": "Plan Q1", "Status": "Donee", "Owner": "not-an-email", "Priority": "high"}]},
     ),
-    ("Patch one record (only the columns sent change)", "patchRecord_Tasks", {"recordId": "2", "fields": {
-        "Status": "Doing"}}),
+    (
+        "Patch one record (only the columns sent change)",
+        "patchRecord_Tasks",
+        {"recordId": "2", "fields": {"Status": "Doing"}},
+    ),
     (
         "List the open tasks, biggest first",
         "listRecords_Tasks",

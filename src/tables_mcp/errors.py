@@ -8,7 +8,7 @@ because adapters never put them into errors (the http layer redacts before raisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -29,7 +29,7 @@ class ErrorCode(StrEnum):
 RETRYABLE_CODES = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
 DEFAULT_HINTS: dict[ErrorCode, str] = {
-    ErrorCode.INVALID_ARGUMENT: "Fix the arguments named above and call again; describeTable shows what each column accepts.",
+    ErrorCode.INVALID_ARGUMENT: "Fix the arguments named above and call again; describeTable shows what fits.",
     ErrorCode.UNAUTHENTICATED: "The server's credentials were rejected; ask the user to check the configured token.",
     ErrorCode.PERMISSION_DENIED: "The configured credentials may not do this; ask the user to grant the permission.",
     ErrorCode.NOT_FOUND: "Check the id or name; listTables and listRecords show what exists.",
@@ -47,6 +47,7 @@ class FieldError:
 
     field: str
     message: str
+    _: KW_ONLY
     record: int | None = None
     allowed: Any = None
 
@@ -128,7 +129,9 @@ class TablesError(Exception):
         return "\n".join(lines)
 
 
-def invalid_argument(message: str, field_errors: list[FieldError] | None = None, hint: str | None = None) -> TablesError:
+def invalid_argument(
+    message: str, field_errors: list[FieldError] | None = None, hint: str | None = None
+) -> TablesError:
     return TablesError(ErrorCode.INVALID_ARGUMENT, message, field_errors=field_errors or [], hint=hint)
 
 

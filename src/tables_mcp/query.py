@@ -50,9 +50,7 @@ class _FilterParser:
             return self._fail(where, f"expected an object, got {show_value(raw)}")
         keys = {key for key in ("field", "and", "or") if key in raw}
         if len(keys) != 1:
-            return self._fail(
-                where, 'a filter is either {"field", "op", "value"} or {"and": [...]} or {"or": [...]}'
-            )
+            return self._fail(where, 'a filter is either {"field", "op", "value"} or {"and": [...]} or {"or": [...]}')
         if depth >= MAX_FILTER_DEPTH:
             return self._fail(where, f"filters nest at most {MAX_FILTER_DEPTH} levels deep")
         kind = keys.pop()
@@ -65,7 +63,7 @@ class _FilterParser:
         if not isinstance(items, list) or not items:
             return self._fail(f"{where}.{kind}", "expected a non-empty array of filters")
         parsed = [self.parse(item, f"{where}.{kind}[{i}]", depth + 1) for i, item in enumerate(items)]
-        return BoolGroup(kind, tuple(node for node in parsed if node is not None))
+        return BoolGroup("and" if kind == "and" else "or", tuple(node for node in parsed if node is not None))
 
     def _condition(self, raw: dict[str, Any], where: str) -> Condition | None:
         self.conditions += 1
@@ -80,7 +78,7 @@ class _FilterParser:
         column = self.table.column(name) if isinstance(name, str) else None
         if column is None:
             names = [col.name for col in self.table.columns]
-            return self._fail(f"{where}.field", f"unknown column {show_value(name)}", names)
+            return self._fail(f"{where}.field", f"unknown column {show_value(name)}", allowed=names)
         allowed_ops = operators_for(column, self.caps)
         if op not in allowed_ops:
             message = f"operator {show_value(op)} does not apply to {column.type.value} column '{column.name}'"
@@ -114,11 +112,15 @@ class _FilterParser:
             return True
         error = next(iter(validator.iter_errors(value)))
         details = error.kind.as_dict()
-        self._fail(where, f"{show_value(value)} does not fit {column.type.value} column '{column.name}': "
-                   f"{error.message}", details.get("options"))
+        self._fail(
+            where,
+            f"{show_value(value)} does not fit {column.type.value} column '{column.name}': {error.message}",
+            details.get("options"),
+        )
         return False
 
-    def _fail(self, where: str, message: str, allowed: Any = None) -> None:
+    def _fail(self, where: str, message: str, allowed: Any = None) -> Condition | None:
+        """Record a problem; returns None so that callers can `return self._fail(...)`."""
         self.problems.append(FieldError(where, message, allowed=allowed))
         return None
 
@@ -131,15 +133,17 @@ def _value_validator(column: Column) -> Any:
     return jsonschema_rs.validator_for(filter_value_schema(column), validate_formats=True)
 
 
-def _parse_sort(table: Table, caps: Capabilities, raw: list[dict[str, Any]], problems: list[FieldError]) -> tuple[
-    SortKey, ...
-]:
+def _parse_sort(
+    table: Table, caps: Capabilities, raw: list[dict[str, Any]], problems: list[FieldError]
+) -> tuple[SortKey, ...]:
     keys = []
     sortable = [col.name for col in table.columns if col.type in caps.sortable_types]
     for i, item in enumerate(raw):
         column = table.column(item["field"])
         if column is None or column.type not in caps.sortable_types:
-            problems.append(FieldError(f"sort[{i}].field", f"cannot sort by {show_value(item['field'])}", sortable))
+            problems.append(
+                FieldError(f"sort[{i}].field", f"cannot sort by {show_value(item['field'])}", allowed=sortable)
+            )
             continue
         keys.append(SortKey(column, item.get("direction", "asc") == "desc"))
     return tuple(keys)
@@ -151,5 +155,5 @@ def _parse_fields(table: Table, raw: list[str] | None, problems: list[FieldError
     names = [col.name for col in table.columns]
     for i, name in enumerate(raw):
         if table.column(name) is None:
-            problems.append(FieldError(f"fields[{i}]", f"unknown column {show_value(name)}", names))
+            problems.append(FieldError(f"fields[{i}]", f"unknown column {show_value(name)}", allowed=names))
     return tuple(raw)

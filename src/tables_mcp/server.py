@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp.types as types
+from mcp.client.session import ClientSession
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp.client.session import ClientSession
 from mcp.server.stdio import stdio_server
 from mcp.shared.memory import create_connected_server_and_client_session
 
@@ -116,4 +116,3 @@ async def in_process_client(catalogue: Catalogue) -> AsyncIterator[InProcessClie
     server = build_server(catalogue)
     async with create_connected_server_and_client_session(server) as session:
         yield InProcessClient(session)
-

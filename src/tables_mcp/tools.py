@@ -153,14 +153,21 @@ class Catalogue:
         return [
             spec
             for spec in specs
-            if spec.name not in disabled
-            and not (self.options.read_only and not spec.hints.read_only)
+            if spec.name not in disabled and not (self.options.read_only and not spec.hints.read_only)
         ]
 
     # -- generic tools ---------------------------------------------------------------------------
 
-    def _spec(self, name: str, description: str, properties: Schema, required: list[str], hints: Hints,
-              handler: Handler, returns_data: bool = False) -> ToolSpec:
+    def _spec(
+        self,
+        name: str,
+        description: str,
+        properties: Schema,
+        required: list[str],
+        hints: Hints,
+        handler: Handler,
+        returns_data: bool = False,
+    ) -> ToolSpec:
         schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
         if required:
             schema["required"] = required
@@ -170,7 +177,10 @@ class Catalogue:
         return self._spec(
             "listTables",
             "List the tables you can use: id, name, description and column count. Start here.",
-            {}, [], READ, self._list_tables,
+            {},
+            [],
+            READ,
+            self._list_tables,
         )
 
     def _describe_spec(self) -> ToolSpec:
@@ -178,24 +188,38 @@ class Catalogue:
             "describeTable",
             "Describe a table: its columns (type, required, read-only, options, filter operators) and the JSON "
             "Schemas that createRecords and patchRecord accept for it.",
-            {"table": _TABLE_ARG}, ["table"], READ, self._describe,
+            {"table": _TABLE_ARG},
+            ["table"],
+            READ,
+            self._describe,
         )
 
     def _get_spec(self) -> ToolSpec:
         return self._spec(
             "getRecord",
             "Get one record by id: {id, fields, created_at, updated_at}.",
-            {"table": _TABLE_ARG, "recordId": RECORD_ID_SCHEMA}, ["table", "recordId"], READ,
-            self._get, returns_data=True,
+            {"table": _TABLE_ARG, "recordId": RECORD_ID_SCHEMA},
+            ["table", "recordId"],
+            READ,
+            self._get,
+            returns_data=True,
         )
 
     def _delete_spec(self) -> ToolSpec:
-        ids = {"type": "array", "items": RECORD_ID_SCHEMA, "minItems": 1, "maxItems": MAX_IDS_PER_CALL,
-               "uniqueItems": True}
+        ids = {
+            "type": "array",
+            "items": RECORD_ID_SCHEMA,
+            "minItems": 1,
+            "maxItems": MAX_IDS_PER_CALL,
+            "uniqueItems": True,
+        }
         return self._spec(
             "deleteRecords",
             "Delete records by id (1-1000 per call). If any id does not exist, nothing is deleted.",
-            {"table": _TABLE_ARG, "recordIds": ids}, ["table", "recordIds"], DELETE, self._delete,
+            {"table": _TABLE_ARG, "recordIds": ids},
+            ["table", "recordIds"],
+            DELETE,
+            self._delete,
         )
 
     def _list_spec(self) -> ToolSpec:
@@ -203,10 +227,14 @@ class Catalogue:
         props = {"table": _TABLE_ARG, **list_arguments_schema(caps)["properties"]}
         return self._spec(
             "listRecords",
-            "List records of a table, filtered, sorted and paged. filter: {\"field\",\"op\",\"value\"} or "
-            "{\"and\"|\"or\": [filters]}; ops: eq ne lt lte gt gte contains in isEmpty isNotEmpty (describeTable "
+            'List records of a table, filtered, sorted and paged. filter: {"field","op","value"} or '
+            '{"and"|"or": [filters]}; ops: eq ne lt lte gt gte contains in isEmpty isNotEmpty (describeTable '
             "lists the ops each column allows). Pass nextCursor back as cursor for the next page.",
-            props, ["table"], READ, self._list, returns_data=True,
+            props,
+            ["table"],
+            READ,
+            self._list,
+            returns_data=True,
         )
 
     def _create_spec(self) -> ToolSpec:
@@ -216,7 +244,10 @@ class Catalogue:
             "createRecords",
             f"Create 1-{caps.max_create_batch} records: records = [{{column name: value}}]. Values must fit the "
             f"table's createSchema (describeTable). {_atomic_words(caps.atomic_create)}",
-            {"table": _TABLE_ARG, "records": records}, ["table", "records"], CREATE, self._create,
+            {"table": _TABLE_ARG, "records": records},
+            ["table", "records"],
+            CREATE,
+            self._create,
             returns_data=True,
         )
 
@@ -226,7 +257,10 @@ class Catalogue:
             "Change some columns of one record; columns not sent keep their values; null clears an optional "
             "column. Values must fit the table's patchSchema (describeTable).",
             {"table": _TABLE_ARG, "recordId": RECORD_ID_SCHEMA, "fields": {"type": "object"}},
-            ["table", "recordId", "fields"], PATCH, self._patch, returns_data=True,
+            ["table", "recordId", "fields"],
+            PATCH,
+            self._patch,
+            returns_data=True,
         )
 
     def _create_table_spec(self) -> ToolSpec:
@@ -235,14 +269,19 @@ class Catalogue:
             "Create a table in the embedded store. Column types: TEXT LONGTEXT EMAIL PHONE URL NUMBER BOOLEAN "
             "DATE DATETIME TIME SELECT MULTISELECT (need options) REFERENCE (needs referenceTable) USER SERIAL.",
             {"name": {"type": "string"}, "description": {"type": "string"}, "columns": _COLUMNS_ARG},
-            ["name", "columns"], CREATE, self._create_table,
+            ["name", "columns"],
+            CREATE,
+            self._create_table,
         )
 
     def _add_columns_spec(self) -> ToolSpec:
         return self._spec(
             "addColumns",
             "Add columns to a table of the embedded store (same column shape as createTable).",
-            {"table": _TABLE_ARG, "columns": _COLUMNS_ARG}, ["table", "columns"], CREATE, self._add_columns,
+            {"table": _TABLE_ARG, "columns": _COLUMNS_ARG},
+            ["table", "columns"],
+            CREATE,
+            self._add_columns,
         )
 
     # -- per-table tools -------------------------------------------------------------------------
@@ -252,27 +291,50 @@ class Catalogue:
         about = f"table '{table.name}' (id {table.id})" + (f": {table.description}" if table.description else "")
         specs = [
             self._bound_spec(
-                f"listRecords_{slug}", f"List records of {about}. Page with cursor=nextCursor.",
-                list_schema(table, caps), READ, self._list, table, returns_data=True,
+                f"listRecords_{slug}",
+                f"List records of {about}. Page with cursor=nextCursor.",
+                list_schema(table, caps),
+                READ,
+                self._list,
+                table,
+                returns_data=True,
                 validation=list_arguments_schema(caps),
             ),
             self._bound_spec(
                 f"createRecords_{slug}",
                 f"Create 1-{caps.max_create_batch} records in {about}. {_atomic_words(caps.atomic_create)}",
-                self._table_schemas(table).create_schema, CREATE, self._create, table, returns_data=True,
+                self._table_schemas(table).create_schema,
+                CREATE,
+                self._create,
+                table,
+                returns_data=True,
             ),
         ]
         if caps.patch:
             specs.append(
                 self._bound_spec(
-                    f"patchRecord_{slug}", f"Change some columns of one record of {about}; null clears a value.",
-                    self._table_schemas(table).patch_schema, PATCH, self._patch, table, returns_data=True,
+                    f"patchRecord_{slug}",
+                    f"Change some columns of one record of {about}; null clears a value.",
+                    self._table_schemas(table).patch_schema,
+                    PATCH,
+                    self._patch,
+                    table,
+                    returns_data=True,
                 )
             )
         return specs
 
-    def _bound_spec(self, name: str, description: str, schema: Schema, hints: Hints, handler: Handler,
-                    table: Table, returns_data: bool = False, validation: Schema | None = None) -> ToolSpec:
+    def _bound_spec(
+        self,
+        name: str,
+        description: str,
+        schema: Schema,
+        hints: Hints,
+        handler: Handler,
+        table: Table,
+        returns_data: bool = False,
+        validation: Schema | None = None,
+    ) -> ToolSpec:
         async def bound(args: dict[str, Any]) -> dict[str, Any]:
             return await handler({**args, "table": table.id})
 
@@ -305,8 +367,8 @@ class Catalogue:
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("tool %s failed (error id %s)", name, error_id)
-            exc = TablesError(ErrorCode.BACKEND_ERROR, f"Internal error {error_id} while running {name}.")
-            return ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
+            internal = TablesError(ErrorCode.BACKEND_ERROR, f"Internal error {error_id} while running {name}.")
+            return ToolOutcome(internal.to_payload(), internal.to_text(), is_error=True)
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         return ToolOutcome(payload, DATA_NOTICE + text if spec.returns_data else text)
 
@@ -397,8 +459,23 @@ class Catalogue:
 
 
 _TABLE_ARG: Schema = {"type": "string", "description": "Table id or name (listTables)."}
-_COLUMN_TYPES = ["TEXT", "LONGTEXT", "EMAIL", "PHONE", "URL", "NUMBER", "BOOLEAN", "DATE", "DATETIME", "TIME",
-                 "SELECT", "MULTISELECT", "REFERENCE", "USER", "SERIAL"]
+_COLUMN_TYPES = [
+    "TEXT",
+    "LONGTEXT",
+    "EMAIL",
+    "PHONE",
+    "URL",
+    "NUMBER",
+    "BOOLEAN",
+    "DATE",
+    "DATETIME",
+    "TIME",
+    "SELECT",
+    "MULTISELECT",
+    "REFERENCE",
+    "USER",
+    "SERIAL",
+]
 _COLUMNS_ARG: Schema = {
     "type": "array",
     "minItems": 1,

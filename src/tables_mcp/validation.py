@@ -33,8 +33,7 @@ class ArgumentValidator:
         """Raise one invalid_argument error listing every problem, or return if there are none."""
         if self._validator.is_valid(instance):
             return
-        problems = [self._field_error(err) for err in self._validator.iter_errors(instance)]
-        problems = [p for group in problems for p in group]
+        problems = [p for err in self._validator.iter_errors(instance) for p in self._field_error(err)]
         problems.sort(key=lambda fe: (fe.record if fe.record is not None else -1, fe.field))
         raise invalid_argument(f"{summary}: {len(problems)} problem(s).", _dedupe(problems))
 

@@ -14,11 +14,11 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -45,11 +45,13 @@ NATIVE_SQL_TYPES: dict[ColumnType, str] = {
 }
 JSON_TYPES = frozenset({ColumnType.MULTISELECT, ColumnType.REFERENCE})
 CREATABLE_TYPES = tuple(
-    t for t in ColumnType if t not in (ColumnType.FORMULA, ColumnType.AI, ColumnType.FILE, ColumnType.SUBTABLE,
-                                        ColumnType.UNKNOWN)
+    t
+    for t in ColumnType
+    if t not in (ColumnType.FORMULA, ColumnType.AI, ColumnType.FILE, ColumnType.SUBTABLE, ColumnType.UNKNOWN)
 )
 MAX_NAME_LENGTH = 100
 SQLITE_INT_RANGE = (-(2**63), 2**63 - 1)
+T = TypeVar("T")
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS _tm_tables (
@@ -111,12 +113,12 @@ class LocalBackend:
             self._conn.close()
             self._conn = None
 
-    async def _run(self, func: Any, *args: Any) -> Any:
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
         """Run one store operation in the worker thread, one at a time."""
         async with self._lock:
             return await anyio.to_thread.run_sync(self._guarded, func, args)
 
-    def _guarded(self, func: Any, args: tuple[Any, ...]) -> Any:
+    def _guarded(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         with self._thread_lock, _map_sqlite_errors():
             return func(*args)
 
@@ -140,14 +142,14 @@ class LocalBackend:
     # -- metadata --------------------------------------------------------------------------------
 
     async def schema_token(self) -> str:
-        return str(await self._run(self._schema_token_sync))
+        return await self._run(self._schema_token_sync)
 
     def _schema_token_sync(self) -> str:
         row = self.conn.execute("SELECT value FROM _tm_meta WHERE key = 'schema_version'").fetchone()
         return str(row[0])
 
     async def list_tables(self) -> list[Table]:
-        return list(await self._run(self._list_tables_sync))
+        return await self._run(self._list_tables_sync)
 
     def _list_tables_sync(self) -> list[Table]:
         conn = self.conn
@@ -230,14 +232,15 @@ class LocalBackend:
             seen.add(spec.name.casefold())
             if spec.type not in CREATABLE_TYPES:
                 allowed = [t.value for t in CREATABLE_TYPES]
-                problems.append(FieldError(f"{at}.type", f"the embedded store cannot create {spec.type} columns",
-                                           allowed))
+                problems.append(
+                    FieldError(f"{at}.type", f"the embedded store cannot create {spec.type} columns", allowed=allowed)
+                )
             problems += _check_options(spec, at)
             if spec.type is ColumnType.REFERENCE:
                 target = spec.reference_table
                 if not target or not any(target in (t.id, t.name) for t in tables.values()):
                     names = [t.name for t in tables.values()]
-                    problems.append(FieldError(f"{at}.referenceTable", f"unknown table {target!r}", names))
+                    problems.append(FieldError(f"{at}.referenceTable", f"unknown table {target!r}", allowed=names))
             elif spec.reference_table:
                 problems.append(FieldError(f"{at}.referenceTable", "only REFERENCE columns take referenceTable"))
         return problems
@@ -290,7 +293,7 @@ class LocalBackend:
     # -- records ---------------------------------------------------------------------------------
 
     async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
-        return list(await self._run(self._create_sync, table, rows))
+        return await self._run(self._create_sync, table, rows)
 
     def _create_sync(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
         sql_names = self._sql(table)
@@ -326,7 +329,7 @@ class LocalBackend:
         return [decode(row) for row in rows]
 
     async def get_record(self, table: Table, record_id: str) -> Record:
-        return dict(await self._run(self._get_sync, table, record_id))
+        return await self._run(self._get_sync, table, record_id)
 
     def _get_sync(self, table: Table, record_id: str) -> Record:
         select, decode = self._select(table, None)
@@ -336,7 +339,7 @@ class LocalBackend:
         return decode(row)
 
     async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
-        return dict(await self._run(self._patch_sync, table, record_id, fields))
+        return await self._run(self._patch_sync, table, record_id, fields)
 
     def _patch_sync(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
         sql_names = self._sql(table)
@@ -355,7 +358,7 @@ class LocalBackend:
         return decode(row)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
-        return list(await self._run(self._delete_sync, table, record_ids))
+        return await self._run(self._delete_sync, table, record_ids)
 
     def _delete_sync(self, table: Table, record_ids: list[str]) -> list[str]:
         keys = [_record_key(rid) for rid in record_ids]
@@ -372,8 +375,7 @@ class LocalBackend:
         return [str(key) for key in dict.fromkeys(keys)]
 
     async def list_records(self, table: Table, query: ListQuery) -> Page:
-        page: Page = await self._run(self._list_sync, table, query)
-        return page
+        return await self._run(self._list_sync, table, query)
 
     def _list_sync(self, table: Table, query: ListQuery) -> Page:
         sql_names = self._sql(table)
@@ -407,7 +409,7 @@ class LocalBackend:
 
     # -- row encoding ----------------------------------------------------------------------------
 
-    def _select(self, table: Table, fields: tuple[str, ...] | None) -> tuple[str, Any]:
+    def _select(self, table: Table, fields: tuple[str, ...] | None) -> tuple[str, Callable[[Any], Record]]:
         sql_names = self._sql(table)
         columns = [col for col in table.columns if fields is None or col.name in fields]
         sql_columns = ", ".join(["id", "created_at", "updated_at", *(f'"{sql_names[c.name]}"' for c in columns)])
@@ -442,9 +444,7 @@ class LocalBackend:
         for column in table.columns:
             if column.type is not ColumnType.REFERENCE or not column.reference_table:
                 continue
-            wanted = {
-                index: _as_id_list(row[column.name]) for index, row in enumerate(rows) if row.get(column.name)
-            }
+            wanted = {index: _as_id_list(row[column.name]) for index, row in enumerate(rows) if row.get(column.name)}
             ids = sorted({_record_key(i) for ids in wanted.values() for i in ids}, key=str)
             if not ids:
                 continue
@@ -455,12 +455,14 @@ class LocalBackend:
                 missing = [ref for ref in refs if _record_key(ref) not in found]
                 if missing:
                     problems.append(
-                        FieldError(column.name, f"no record {', '.join(missing)} in the referenced table",
-                                   record=index if in_batch else None)
+                        FieldError(
+                            column.name,
+                            f"no record {', '.join(missing)} in the referenced table",
+                            record=index if in_batch else None,
+                        )
                     )
         if problems:
-            raise invalid_argument("Some references point at records that do not exist; nothing was written.",
-                                   problems)
+            raise invalid_argument("Some references point at records that do not exist; nothing was written.", problems)
 
 
 # -- value conversion -----------------------------------------------------------------------------
@@ -649,11 +651,11 @@ def _map_sqlite_errors() -> Iterator[None]:
         raise TablesError(ErrorCode.CONFLICT, f"The store refused the change: {exc}") from exc
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
-            raise TablesError(ErrorCode.UNAVAILABLE, "The store is busy with another writer; retry shortly.",
-                              retry_after=1.0) from exc
+            raise TablesError(
+                ErrorCode.UNAVAILABLE, "The store is busy with another writer; retry shortly.", retry_after=1.0
+            ) from exc
         raise TablesError(ErrorCode.BACKEND_ERROR, f"The store failed: {exc}") from exc
     except sqlite3.Error as exc:
         raise TablesError(ErrorCode.BACKEND_ERROR, f"The store failed: {exc}") from exc
     except (OverflowError, UnicodeEncodeError) as exc:
         raise invalid_argument(f"A value cannot be stored: {exc}") from exc
-
