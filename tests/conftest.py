@@ -95,7 +95,8 @@ async def backend(db_path: Path) -> AsyncIterator[LocalBackend]:
 
 @pytest.fixture
 async def agent(backend: LocalBackend) -> AsyncIterator[Agent]:
-    async for item in open_agent(backend):
+    """An agent with every per-table tool (listRecords_<t>, createRecords_<t>, patchRecord_<t>)."""
+    async for item in open_agent(backend, ToolOptions(mode="per-table")):
         yield item
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tables_mcp.backends.local import LocalBackend
-from tables_mcp.tools import Catalogue
+from tables_mcp.tools import Catalogue, ToolOptions
 
 from .conftest import TASK_COLUMNS
 
@@ -88,7 +88,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BlockingPo
     with start_blocking_portal("asyncio") as portal:
         backend = LocalBackend(path)
         portal.call(backend.open)
-        catalogue = Catalogue(backend)
+        catalogue = Catalogue(backend, ToolOptions(mode="per-table"))
         portal.call(catalogue.refresh, True)
         portal.call(catalogue.call, "createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
         yield portal, catalogue

@@ -40,7 +40,9 @@ async def test_fresh_store_lists_generic_and_embedded_tools(agent: Agent) -> Non
     assert (await agent.ok("listTables"))["tables"] == []
     assert tools["listTables"].annotations.readOnlyHint is True
     assert tools["deleteRecords"].annotations.destructiveHint is True
-    assert tools["createTable"].annotations.readOnlyHint is False
+    # Hints equal to the MCP defaults (readOnlyHint false, idempotentHint false) are left out to save bytes.
+    assert not tools["createTable"].annotations.readOnlyHint
+    assert tools["createTable"].annotations.destructiveHint is False
 
 
 async def test_create_table_sends_list_changed_and_registers_per_table_tools(agent: Agent) -> None:
@@ -51,6 +53,7 @@ async def test_create_table_sends_list_changed_and_registers_per_table_tools(age
     )
     tools = await agent.tools()
     assert {"createRecords_Tasks", "patchRecord_Tasks", "listRecords_Tasks"} <= set(tools)
+    assert not {"createRecords", "patchRecord", "listRecords"} & set(tools)
     create = tools["createRecords_Tasks"]
     row = create.inputSchema["properties"]["records"]["items"]
     assert row["required"] == ["Title", "Status"]
@@ -59,6 +62,30 @@ async def test_create_table_sends_list_changed_and_registers_per_table_tools(age
     assert "No" not in row["properties"], "SERIAL columns are computed and absent from writes"
     assert tools["patchRecord_Tasks"].annotations.idempotentHint is True
     assert tools["listRecords_Tasks"].annotations.readOnlyHint is True
+
+
+async def test_auto_mode_gives_each_table_a_typed_create_and_keeps_the_rest_generic(backend: LocalBackend) -> None:
+    async for agent in open_agent(backend):
+        await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
+        tools = await agent.tools()
+        assert set(tools) == {
+            "listTables",
+            "describeTable",
+            "getRecord",
+            "deleteRecords",
+            "listRecords",
+            "patchRecord",
+            "createRecords_Tasks",
+            "createTable",
+            "addColumns",
+        }
+        await agent.ok("createRecords_Tasks", {"records": [{"Title": "a", "Status": "Todo"}]})
+        error = await agent.error("patchRecord", {"table": "Tasks", "recordId": "1", "fields": {"Status": "x"}})
+        assert error["fieldErrors"][0]["allowed"] == ["Todo", "Doing", "Done"]
+        listed = await agent.ok(
+            "listRecords", {"table": "Tasks", "filter": {"field": "Title", "op": "eq", "value": "a"}}
+        )
+        assert len(listed["records"]) == 1
 
 
 async def test_records_round_trip(tasks: Agent) -> None:
@@ -297,5 +324,5 @@ async def test_store_persists_across_servers(db_path: Path) -> None:
     store = LocalBackend(db_path)
     await store.open()
     async for agent in open_agent(store):
-        assert len((await agent.ok("listRecords_Notes", {}))["records"]) == 2
+        assert len((await agent.ok("listRecords", {"table": "Notes"}))["records"]) == 2
     await store.aclose()

@@ -43,13 +43,14 @@ STEPS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     (
         "Patch one record (only the columns sent change)",
-        "patchRecord_Tasks",
-        {"recordId": "2", "fields": {"Status": "Doing"}},
+        "patchRecord",
+        {"table": "Tasks", "recordId": "2", "fields": {"Status": "Doing"}},
     ),
     (
         "List the open tasks, biggest first",
-        "listRecords_Tasks",
+        "listRecords",
         {
+            "table": "Tasks",
             "filter": {"field": "Status", "op": "in", "value": ["Todo", "Doing"]},
             "sort": [{"field": "Estimate", "direction": "desc"}],
             "fields": ["Title", "Status", "Estimate"],
@@ -69,7 +70,7 @@ async def run_demo(catalogue: Catalogue) -> int:
                 print("The demo did not go as scripted.")
                 return 1
         tools = await client.list_tools()
-        print(f"tools/list now -> {len(tools)} tools, including per-table tools for 'Tasks'.")
+        print(f"tools/list now -> {len(tools)} tools: {', '.join(tool['name'] for tool in tools)}")
     return 0
 
 

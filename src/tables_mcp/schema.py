@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import OPERATORS_BY_TYPE, Capabilities, Column, ColumnType, Table
+from .model import ALL_OPERATORS, OPERATORS_BY_TYPE, Capabilities, Column, ColumnType, Table
 
 Schema = dict[str, Any]
 
@@ -175,7 +175,7 @@ def structural_filter_schema() -> Schema:
         "type": "object",
         "properties": {
             "field": {"type": "string"},
-            "op": {"type": "string"},
+            "op": {"enum": list(ALL_OPERATORS)},
             "value": {},
             "and": {"type": "array"},
             "or": {"type": "array"},

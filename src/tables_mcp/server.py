@@ -33,17 +33,23 @@ INSTRUCTIONS = (
 
 
 def to_mcp_tool(spec: ToolSpec) -> types.Tool:
-    hints = spec.hints
     return types.Tool(
         name=spec.name,
         description=spec.description,
         inputSchema=spec.input_schema,
-        annotations=types.ToolAnnotations(
-            readOnlyHint=hints.read_only,
-            destructiveHint=hints.destructive if not hints.read_only else None,
-            idempotentHint=hints.idempotent if not hints.read_only else None,
-            openWorldHint=False,
-        ),
+        annotations=_annotations(spec),
+    )
+
+
+def _annotations(spec: ToolSpec) -> types.ToolAnnotations:
+    """Hints, leaving out those equal to the spec's defaults (every byte of tools/list costs tokens)."""
+    hints = spec.hints
+    if hints.read_only:
+        return types.ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    return types.ToolAnnotations(
+        destructiveHint=hints.destructive,
+        idempotentHint=True if hints.idempotent else None,
+        openWorldHint=False,
     )
 
 

@@ -130,23 +130,29 @@ class Catalogue:
 
     @property
     def per_table(self) -> bool:
+        """Whether tables get tools of their own (auto: while few enough to keep tools/list small)."""
         if self.options.mode == "auto":
             return len(self.tables) <= self.options.per_table_limit
         return self.options.mode == "per-table"
 
     def _build_specs(self) -> list[ToolSpec]:
         caps = self.backend.capabilities
+        # auto mode gives each table one typed tool, createRecords_<table>, where a schema prevents the
+        # costliest mistakes; reads and patches stay generic so that tools/list stays small.
+        full = self.options.mode == "per-table"
         specs = [self._list_tables_spec(), self._describe_spec(), self._get_spec()]
         if caps.delete:
             specs.append(self._delete_spec())
+        if not full:
+            specs.append(self._list_spec())
+            if caps.patch:
+                specs.append(self._patch_spec())
         if self.per_table:
             slugs = table_slugs(self.tables)
             for table in self.tables:
-                specs += self._per_table_specs(table, slugs[table.id])
+                specs += self._per_table_specs(table, slugs[table.id], full)
         else:
-            specs += [self._list_spec(), self._create_spec()]
-            if caps.patch:
-                specs.append(self._patch_spec())
+            specs.append(self._create_spec())
         if caps.create_table:
             specs += [self._create_table_spec(), self._add_columns_spec()]
         disabled = set(self.options.disabled_tools)
@@ -227,9 +233,8 @@ class Catalogue:
         props = {"table": _TABLE_ARG, **list_arguments_schema(caps)["properties"]}
         return self._spec(
             "listRecords",
-            'List records of a table, filtered, sorted and paged. filter: {"field","op","value"} or '
-            '{"and"|"or": [filters]}; ops: eq ne lt lte gt gte contains in isEmpty isNotEmpty (describeTable '
-            "lists the ops each column allows). Pass nextCursor back as cursor for the next page.",
+            'List records of a table. filter: {"field","op","value"} or {"and"|"or": [filters]}; describeTable '
+            "lists the ops each column allows. Pass nextCursor as cursor for the next page.",
             props,
             ["table"],
             READ,
@@ -266,8 +271,8 @@ class Catalogue:
     def _create_table_spec(self) -> ToolSpec:
         return self._spec(
             "createTable",
-            "Create a table in the embedded store. Column types: TEXT LONGTEXT EMAIL PHONE URL NUMBER BOOLEAN "
-            "DATE DATETIME TIME SELECT MULTISELECT (need options) REFERENCE (needs referenceTable) USER SERIAL.",
+            "Create a table in the embedded store. SELECT and MULTISELECT columns need options, REFERENCE "
+            "columns a referenceTable; SERIAL numbers records automatically.",
             {"name": {"type": "string"}, "description": {"type": "string"}, "columns": _COLUMNS_ARG},
             ["name", "columns"],
             CREATE,
@@ -286,9 +291,21 @@ class Catalogue:
 
     # -- per-table tools -------------------------------------------------------------------------
 
-    def _per_table_specs(self, table: Table, slug: str) -> list[ToolSpec]:
+    def _per_table_specs(self, table: Table, slug: str, full: bool) -> list[ToolSpec]:
         caps = self.backend.capabilities
-        about = f"table '{table.name}' (id {table.id})" + (f": {table.description}" if table.description else "")
+        about = f"table '{table.name}'" + (f" ({table.description})" if table.description else "")
+        schemas = self._table_schemas(table)
+        create = self._bound_spec(
+            f"createRecords_{slug}",
+            f"Create 1-{caps.max_create_batch} records in {about}. {_atomic_words(caps.atomic_create)}",
+            schemas.create_schema,
+            CREATE,
+            self._create,
+            table,
+            returns_data=True,
+        )
+        if not full:
+            return [create]
         specs = [
             self._bound_spec(
                 f"listRecords_{slug}",
@@ -300,22 +317,14 @@ class Catalogue:
                 returns_data=True,
                 validation=list_arguments_schema(caps),
             ),
-            self._bound_spec(
-                f"createRecords_{slug}",
-                f"Create 1-{caps.max_create_batch} records in {about}. {_atomic_words(caps.atomic_create)}",
-                self._table_schemas(table).create_schema,
-                CREATE,
-                self._create,
-                table,
-                returns_data=True,
-            ),
+            create,
         ]
         if caps.patch:
             specs.append(
                 self._bound_spec(
                     f"patchRecord_{slug}",
                     f"Change some columns of one record of {about}; null clears a value.",
-                    self._table_schemas(table).patch_schema,
+                    schemas.patch_schema,
                     PATCH,
                     self._patch,
                     table,
@@ -458,7 +467,7 @@ class Catalogue:
         return {"table": {"id": table.id, "name": table.name, "columns": [c.to_public() for c in table.columns]}}
 
 
-_TABLE_ARG: Schema = {"type": "string", "description": "Table id or name (listTables)."}
+_TABLE_ARG: Schema = {"type": "string", "description": "Table id or name"}
 _COLUMN_TYPES = [
     "TEXT",
     "LONGTEXT",
@@ -512,8 +521,8 @@ def _column_specs(args: dict[str, Any]) -> list[ColumnSpec]:
 
 def _atomic_words(atomic: bool) -> str:
     if atomic:
-        return "All-or-nothing: if any record is invalid, none is written and every problem is listed."
-    return "Sent in several requests; on failure the result lists which records were written and which not."
+        return "All-or-nothing."
+    return "Not atomic: a failure lists the records written and not written."
 
 
 __all__ = ["WRITE_TOOLS", "Catalogue", "ToolOptions", "ToolOutcome", "ToolSpec", "invalid_argument"]
