@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import anyio
 import mcp.types as types
 import pytest
 
@@ -326,3 +327,25 @@ async def test_store_persists_across_servers(db_path: Path) -> None:
     async for agent in open_agent(store):
         assert len((await agent.ok("listRecords", {"table": "Notes"}))["records"]) == 2
     await store.aclose()
+
+
+async def test_concurrent_calls_are_safe(tasks: Agent) -> None:
+    results: list[dict] = []
+
+    async def writer(n: int) -> None:
+        rows = [{"Title": f"w{n}-{i}", "Status": "Todo"} for i in range(20)]
+        results.append(await tasks.ok("createRecords_Tasks", {"records": rows}))
+
+    async def patcher() -> None:
+        await tasks.ok("patchRecord_Tasks", {"recordId": "1", "fields": {"Estimate": 1}})
+
+    await tasks.ok("createRecords_Tasks", {"records": [{"Title": "seed", "Status": "Todo"}]})
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(writer, n)
+            group.start_soon(patcher)
+            group.start_soon(tasks.ok, "listRecords_Tasks", {"limit": 5})
+    listed = await tasks.ok("listRecords_Tasks", {"limit": 500, "fields": ["Title", "No"]})
+    titles = sorted(r["fields"]["Title"] for r in listed["records"])
+    assert titles == sorted(["seed"] + [f"w{n}-{i}" for n in range(10) for i in range(20)])
+    assert sorted(r["fields"]["No"] for r in listed["records"]) == list(range(1, 202)), "SERIAL has no gaps or repeats"
