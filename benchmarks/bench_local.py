@@ -463,24 +463,36 @@ async def bench_tool_list_sizes(b: Bench) -> None:
     progress("tools/list size by table count and tool mode")
     db = b.workdir / "sizes.db"
     created = 0
-    for count in b.plan.table_counts:
-        async with b.session(db) as s:
+    sizes: dict[str, tuple[int, int]] = {}
+
+    async def measure(mode: str) -> None:
+        async with b.session(db, "--tool-mode", mode) as s:
+            tools = (await s.list_tools()).tools
+        sizes[mode] = (tools_list_bytes(tools), len(tools))
+
+    async with b.session(db) as creator:
+        for count in b.plan.table_counts:
             while created < count:
                 created += 1
-                await create_table(s, f"Table {created:03d}", f"Bench table number {created}")
-        for mode in TOOL_MODES:
-            async with b.session(db, "--tool-mode", mode) as s:
-                tools = (await s.list_tools()).tools
-            size = tools_list_bytes(tools)
-            b.figures[f"tools_list_bytes_{count}_{mode}"] = size
-            metric = f"tools/list, {count} table(s), {mode} mode"
-            value = f"{size:,} B = {size / 1024:.1f} KiB, {len(tools)} tools"
-            if count == 10 and mode == "auto":
-                b.record(
-                    metric, value, f"<= {TARGET_TOOLS_LIST_10_AUTO_BYTES:,} B", size <= TARGET_TOOLS_LIST_10_AUTO_BYTES
-                )
-            else:
-                b.record(metric, value)
+                await create_table(creator, f"Table {created:03d}", f"Bench table number {created}")
+            # Sizes do not depend on timing, so the three servers (one per mode) start side by side.
+            async with anyio.create_task_group() as tg:
+                for mode in TOOL_MODES:
+                    tg.start_soon(measure, mode)
+            record_sizes(b, count, sizes)
+
+
+def record_sizes(b: Bench, count: int, sizes: dict[str, tuple[int, int]]) -> None:
+    for mode in TOOL_MODES:
+        size, tools = sizes[mode]
+        b.figures[f"tools_list_bytes_{count}_{mode}"] = size
+        metric = f"tools/list, {count} table(s), {mode} mode"
+        value = f"{size:,} B = {size / 1024:.1f} KiB, {tools} tools"
+        if count == 10 and mode == "auto":
+            target = TARGET_TOOLS_LIST_10_AUTO_BYTES
+            b.record(metric, value, f"<= {target:,} B", size <= target)
+        else:
+            b.record(metric, value)
 
 
 # -- the server's pid and memory ---------------------------------------------------------------------
@@ -637,8 +649,10 @@ async def run(args: argparse.Namespace) -> None:
                 ("tools/list sizes", lambda: bench_tool_list_sizes(b)),
             ]
             for title, step in steps:
+                section_started = time.perf_counter()
                 try:
                     await step()
+                    progress(f"[{title}: {time.perf_counter() - section_started:.1f} s]")
                 except Exception as exc:  # one broken section must not hide the others' figures
                     failed.append(title)
                     progress(f"{title}: FAILED\n{traceback.format_exc()}")
@@ -648,7 +662,7 @@ async def run(args: argparse.Namespace) -> None:
             print_report(b, elapsed, args.quick)
             errlog.flush()
             tail = errlog_path.read_text()[-2000:]
-            if tail.strip():
+            if failed and tail.strip():
                 print(f"\nserver stderr (last lines, {errlog_path}):\n{tail}", file=sys.stderr)
             if args.json:
                 Path(args.json).write_text(json.dumps({"rows": b.rows, "figures": b.figures}, indent=1))
