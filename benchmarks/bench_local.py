@@ -14,7 +14,7 @@ the figures next to their targets:
   * RSS of the server process after inserting 100,000 records
 
 No asserts: every figure is printed and marked "met" or "MISSED". `--quick` shrinks the counts so
-that the whole run takes well under 30 s (CI smoke test); the full run takes 1-3 minutes.
+that the whole run takes well under 30 s (CI smoke test); the full run takes under a minute here.
 
     .venv/bin/python benchmarks/bench_local.py [--quick] [--keep] [--json FILE]
 """
