@@ -278,7 +278,8 @@ class HttpClient:
         error = self._error_for(response)
         policy = self.settings.retry
         if status in policy.retry_statuses and (call.repeatable or status in policy.refused_statuses):
-            wait = error.retry_after
+            # Only the server's own Retry-After replaces the backoff; a mapper's default hint is for the agent.
+            wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is not None and wait > min(policy.max_retry_after, call.deadline - anyio.current_time()):
                 # Sleeping that long would stall the agent; it gets retryAfter instead.
                 raise error

@@ -227,7 +227,10 @@ HINTS = {
     ErrorCode.PERMISSION_DENIED: "The configured Kintone user or API token lacks this permission (view, add, edit "
     "or delete); ask the user to grant it in the app's settings.",
 }
-GUEST_HINT = "The app is in a guest space: ask the user to set KINTONE_GUEST_SPACE_ID to that space's id."
+CODE_HINTS = {
+    "GAIA_IL23": "The app is in a guest space: ask the user to set KINTONE_GUEST_SPACE_ID to that space's id.",
+    "GAIA_AP01": "The app does not exist (or was deleted); listTables shows the apps, and KINTONE_APP_IDS names them.",
+}
 
 
 def map_kintone_error(failure: ErrorResponse) -> TablesError:
@@ -242,7 +245,7 @@ def map_kintone_error(failure: ErrorResponse) -> TablesError:
     retry_after = failure.retry_after
     if kind is ErrorCode.RATE_LIMITED and retry_after is None:
         retry_after = DEFAULT_RATE_RETRY
-    hint = GUEST_HINT if code == "GAIA_IL23" else HINTS.get(kind)
+    hint = CODE_HINTS.get(code) or HINTS.get(kind)
     return TablesError(
         kind,
         f"Kintone: {message} ({code})",
@@ -590,15 +593,22 @@ class KintoneBackend:
 
     async def _fetch_forms(self, strict: bool) -> dict[str, _AppForm]:
         apps = await self._list_apps()
+        discovered = self.settings.app_ids is None
 
         async def form(app: dict[str, Any]) -> _AppForm | None:
             app_id = str(app["appId"])
             try:
                 fields = await self._get("app/form/fields", {"app": app_id})
             except TablesError as exc:
-                if strict or exc.code not in (ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED):
+                # Apps found by listing may sit in a guest space (another URL) or deny this user: skip
+                # them. Apps named in KINTONE_APP_IDS must work at start; later they may vanish.
+                unreadable = exc.backend_code == "GAIA_IL23" or exc.code in (
+                    ErrorCode.NOT_FOUND,
+                    ErrorCode.PERMISSION_DENIED,
+                )
+                if not unreadable or (strict and not discovered):
                     raise
-                log.warning("Kintone app %s is no longer readable and is left out: %s", app_id, exc.message)
+                log.warning("Kintone app %s is not readable here and is left out: %s", app_id, exc.message)
                 return None
             with _shape_check("app/form/fields"):
                 return _AppForm(

@@ -1,0 +1,735 @@
+"""The Kintone adapter against the fake Kintone server, over real loopback HTTP.
+
+Covers the field-type mapping, CRUD, filters, sorts and escaping, paging by `$id`, offset and
+cursor, batched creates that fail part-way, the mapping of every documented Kintone error,
+retries and their limits, and that credentials never reach an error message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+import tests.fakes.kintone as fake_module
+from tables_mcp.backends.kintone import (
+    CAPABILITIES,
+    KintoneBackend,
+    column_from_property,
+    kintone_number,
+    map_kintone_error,
+    parse_error_key,
+    quote,
+)
+from tables_mcp.config import ConfigError
+from tables_mcp.errors import ErrorCode, TablesError
+from tables_mcp.http import ErrorResponse, RetryPolicy
+from tables_mcp.model import ColumnType, ListQuery, Table
+from tables_mcp.query import build_list_query
+from tables_mcp.tools import Catalogue, ToolOptions
+from tests.fakes.kintone import FakeKintone, serve_fake_kintone
+
+pytestmark = pytest.mark.anyio
+
+FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+TOKEN = "fullToken0123456789"
+VIEW_TOKEN = "viewOnlyToken0123456"
+PASSWORD = "s3cret-Passw0rd"
+
+TASK_FIELDS: dict[str, dict[str, Any]] = {
+    "title": {"type": "SINGLE_LINE_TEXT", "label": "Title", "required": True, "maxLength": 200},
+    "code": {"type": "SINGLE_LINE_TEXT", "unique": True},
+    "notes": {"type": "MULTI_LINE_TEXT"},
+    "body": {"type": "RICH_TEXT"},
+    "site": {"type": "LINK", "protocol": "WEB"},
+    "mail": {"type": "LINK", "protocol": "MAIL"},
+    "phone": {"type": "LINK", "protocol": "CALL"},
+    "points": {"type": "NUMBER", "minValue": 0, "maxValue": 100},
+    "price": {"type": "NUMBER", "unit": "EUR"},
+    "double": {"type": "CALC", "expression": "price * 2"},
+    "auto": {"type": "SINGLE_LINE_TEXT", "expression": 'title & "!"'},
+    "status": {"type": "DROP_DOWN", "options": ["Todo", "Doing", "Done"]},
+    "priority": {"type": "RADIO_BUTTON", "options": ["Low", "High"], "defaultValue": "Low"},
+    "tags": {"type": "CHECK_BOX", "options": ["bug", "feature", "docs"]},
+    "labels": {"type": "MULTI_SELECT", "options": ["x", "y"]},
+    "due": {"type": "DATE"},
+    "at": {"type": "TIME"},
+    "when": {"type": "DATETIME"},
+    "owner": {"type": "USER_SELECT"},
+    "team": {"type": "ORGANIZATION_SELECT"},
+    "crew": {"type": "GROUP_SELECT"},
+    "files": {"type": "FILE"},
+    "customer": {
+        "type": "SINGLE_LINE_TEXT",
+        "lookup": {
+            "relatedApp": {"app": "9", "code": ""},
+            "relatedKeyField": "name",
+            "fieldMappings": [{"field": "customer_name", "relatedField": "name"}],
+        },
+    },
+    "customer_name": {"type": "SINGLE_LINE_TEXT"},
+    "items": {
+        "type": "SUBTABLE",
+        "fields": {"item": {"type": "SINGLE_LINE_TEXT", "required": True}, "qty": {"type": "NUMBER"}},
+    },
+    "section": {"type": "GROUP"},
+    "related": {"type": "REFERENCE_TABLE"},
+    "mystery": {"type": "SOMETHING_NEW"},
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[FakeKintone, str]]:
+    """One fake server for the module; each test resets its state (a uvicorn restart costs ~0.2 s)."""
+    state = FakeKintone()
+    with serve_fake_kintone(state) as url:
+        yield state, url
+
+
+@pytest.fixture
+def state(served: tuple[FakeKintone, str]) -> FakeKintone:
+    state = served[0]
+    state.reset()
+    state.add_user("alice", PASSWORD, name="Alice Example")
+    state.add_user("bob", "bob-password", name="Bob Example")
+    tasks = state.add_app("Tasks", TASK_FIELDS, description="<p>Team <b>tasks</b> &amp; chores</p>")
+    state.add_app("Other", {"name": {"type": "SINGLE_LINE_TEXT"}})
+    state.add_app("Guest tasks", {"title": {"type": "SINGLE_LINE_TEXT"}}, guest_space_id=5)
+    state.add_token(tasks, token=TOKEN)
+    state.add_token(tasks, {"view"}, token=VIEW_TOKEN)
+    return state
+
+
+@pytest.fixture
+def url(served: tuple[FakeKintone, str]) -> str:
+    return served[1]
+
+
+def make(url: str, **options: Any) -> KintoneBackend:
+    settings: dict[str, Any] = {"api_tokens": [TOKEN], "app_ids": ["1"], "retry": FAST}
+    settings.update(options)
+    return KintoneBackend(url, **settings)
+
+
+@pytest.fixture
+async def kintone(state: FakeKintone, url: str) -> AsyncIterator[KintoneBackend]:
+    backend = make(url)
+    await backend.open()
+    state.clear_log()
+    yield backend
+    await backend.aclose()
+
+
+async def tasks_table(backend: KintoneBackend) -> Table:
+    return (await backend.list_tables())[0]
+
+
+def logged(state: FakeKintone, method: str, endpoint: str) -> list[fake_module.LoggedRequest]:
+    return [r for r in state.requests if r.method == method and r.path.endswith(f"/{endpoint}.json")]
+
+
+def v(value: Any) -> dict[str, Any]:
+    return {"value": value}
+
+
+async def raises(awaitable: Any) -> TablesError:
+    with pytest.raises(TablesError) as info:
+        await awaitable
+    return info.value
+
+
+# -- field types ---------------------------------------------------------------------------------------
+
+
+async def test_every_field_type_maps_to_a_column(kintone: KintoneBackend) -> None:
+    table = await tasks_table(kintone)
+    assert (table.id, table.name, table.description) == ("1", "Tasks", "Team tasks & chores")
+    cols = {col.name: col for col in table.columns}
+    expected = {
+        "title": ColumnType.TEXT, "notes": ColumnType.LONGTEXT, "body": ColumnType.LONGTEXT,
+        "site": ColumnType.URL, "mail": ColumnType.EMAIL, "phone": ColumnType.PHONE,
+        "points": ColumnType.NUMBER, "double": ColumnType.FORMULA, "auto": ColumnType.FORMULA,
+        "status": ColumnType.SELECT, "priority": ColumnType.SELECT, "tags": ColumnType.MULTISELECT,
+        "labels": ColumnType.MULTISELECT, "due": ColumnType.DATE, "at": ColumnType.TIME,
+        "when": ColumnType.DATETIME, "owner": ColumnType.USER, "team": ColumnType.USER, "crew": ColumnType.USER,
+        "files": ColumnType.FILE, "items": ColumnType.SUBTABLE, "mystery": ColumnType.UNKNOWN,
+        "Record_number": ColumnType.SERIAL, "Created_by": ColumnType.USER, "Updated_by": ColumnType.USER,
+        "Created_datetime": ColumnType.DATETIME, "Updated_datetime": ColumnType.DATETIME,
+    }  # fmt: skip
+    assert {name: cols[name].type for name in expected} == expected
+    # Layout-only fields, reference tables and disabled process management are not columns.
+    for absent in ("section", "related", "Status", "Assignee", "Categories"):
+        assert absent not in cols
+    read_only = {name for name, col in cols.items() if not col.writable}
+    assert read_only == {
+        "double", "auto", "files", "customer_name", "mystery", "Record_number", "Created_by", "Updated_by",
+        "Created_datetime", "Updated_datetime",
+    }  # fmt: skip
+    assert cols["title"].required and cols["title"].max_length == 200 and cols["title"].description == "Title"
+    assert (cols["points"].minimum, cols["points"].maximum) == (0, 100)
+    assert cols["price"].minimum is None and cols["price"].description == "unit: EUR"
+    assert cols["status"].options == ("Todo", "Doing", "Done")
+    assert cols["customer"].writable and "lookup" in (cols["customer"].description or "")
+    assert [sub.name for sub in cols["items"].subcolumns or ()] == ["item", "qty"]
+    assert cols["items"].subcolumns and cols["items"].subcolumns[0].required
+
+
+def test_property_details_options_by_index_limits_and_process_fields() -> None:
+    drop = column_from_property(
+        {
+            "type": "DROP_DOWN", "code": "s", "required": True,
+            "options": {"b": {"label": "b", "index": "2"}, "a": {"label": "a", "index": "0"},
+                        "c": {"label": "c", "index": "1"}},
+        }
+    )  # fmt: skip
+    assert drop is not None and drop.options == ("a", "c", "b") and drop.required
+    number = column_from_property({"type": "NUMBER", "code": "n", "minValue": "", "maxValue": "2.5"})
+    assert number is not None and number.minimum is None and number.maximum == 2.5
+    status = column_from_property({"type": "STATUS", "code": "Status", "enabled": True})
+    assert status is not None and status.type is ColumnType.SELECT and not status.writable
+    assert column_from_property({"type": "STATUS", "code": "Status", "enabled": False}) is None
+    for layout in ("LABEL", "SPACER", "HR", "GROUP", "REFERENCE_TABLE"):
+        assert column_from_property({"type": layout, "code": "x"}) is None
+
+
+# -- CRUD ----------------------------------------------------------------------------------------------
+
+
+async def test_create_get_patch_delete_round_trip(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    row = {
+        "title": "Write docs", "points": 42, "price": 1.5, "status": "Doing", "tags": ["bug", "docs"],
+        "due": "2026-03-01", "at": "09:30:15", "when": "2026-03-01T10:15:00+09:00", "owner": "alice",
+        "mail": "a@example.com", "items": [{"item": "pen", "qty": 2}, {"item": "ink"}],
+        "customer": "ACME",
+    }  # fmt: skip
+    [created] = await kintone.create_records(table, [row])
+    fields = created["fields"]
+    assert created["id"] == "1" and created["created_at"] and created["updated_at"]
+    assert fields["points"] == 42 and fields["price"] == 1.5 and fields["double"] == 3
+    assert fields["at"] == "09:30" and fields["when"] == "2026-03-01T01:15:00Z"
+    assert fields["owner"] == ["alice"] and fields["Created_by"] == "Administrator"
+    assert fields["items"] == [{"item": "pen", "qty": 2}, {"item": "ink"}]
+    assert fields["priority"] == "Low"  # Kintone's default
+    assert "notes" not in fields and "labels" not in fields  # empty values are omitted
+
+    assert await kintone.get_record(table, "1") == created
+    state.clear_log()
+    patched = await kintone.patch_record(table, "1", {"status": "Done", "tags": None, "owner": ["alice", "bob"]})
+    [put] = logged(state, "PUT", "record")
+    assert set(put.body["record"]) == {"status", "tags", "owner"}  # only the changed fields are sent
+    assert put.body["record"]["tags"] == {"value": []}
+    assert patched["fields"]["status"] == "Done" and "tags" not in patched["fields"]
+    assert patched["fields"]["owner"] == ["alice", "bob"] and patched["fields"]["title"] == "Write docs"
+
+    assert await kintone.delete_records(table, ["1"]) == ["1"]
+    error = await raises(kintone.get_record(table, "1"))
+    assert error.code is ErrorCode.NOT_FOUND and error.backend_code == "GAIA_RE01"
+    assert "Tasks" in error.message
+
+
+async def test_unknown_and_read_only_fields_are_never_sent(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    error = await raises(kintone.create_records(table, [{"title": "a"}, {"title": "b", "nope": 1, "double": 3}]))
+    assert error.code is ErrorCode.INVALID_ARGUMENT
+    assert {(fe.record, fe.field) for fe in error.field_errors} == {(1, "nope"), (1, "double")}
+    error = await raises(kintone.patch_record(table, "1", {"items": [{"item": "x", "ghost": 1}]}))
+    assert [fe.field for fe in error.field_errors] == ["items[0].ghost"]
+    assert state.requests == []
+
+
+async def test_bad_record_ids_are_not_found_without_a_request(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    for bad in ("abc", "0", "-1", "1.5"):
+        assert (await raises(kintone.get_record(table, bad))).code is ErrorCode.NOT_FOUND
+    assert state.requests == []
+
+
+async def test_delete_splits_into_100s_and_unknown_ids_delete_nothing(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    table = await tasks_table(kintone)
+    state.add_records(1, [{"title": v(f"t{i}")} for i in range(230)])
+    error = await raises(kintone.delete_records(table, ["1", "2", "999", "x"]))
+    assert error.code is ErrorCode.NOT_FOUND and "999" in error.message and "x" in error.message
+    assert len(state.apps[1].records) == 230
+    state.clear_log()
+    ids = [str(i) for i in range(1, 231)]
+    assert await kintone.delete_records(table, ids) == ids
+    assert [len(r.query) for r in logged(state, "DELETE", "records")] == [101, 101, 31]  # ids[...] + app
+    assert state.apps[1].records == {}
+
+
+# -- filters and sorts -------------------------------------------------------------------------------------
+
+
+async def list_titles(kintone: KintoneBackend, table: Table, **args: Any) -> list[str]:
+    query = build_list_query(table, kintone.capabilities, args)
+    page = await kintone.list_records(table, query)
+    return [record["fields"].get("title", "") for record in page.records]
+
+
+async def test_filters_translate_to_kintone_queries(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    tricky = 'He said "hi" \\ back\\slash'
+    await kintone.create_records(
+        table,
+        [
+            {"title": tricky, "status": "Todo", "points": 5, "tags": ["bug"], "notes": "fix the login page"},
+            {"title": "Second", "status": "Done", "points": 50, "due": "2026-01-10", "owner": "bob"},
+            {"title": "Third", "points": 90, "tags": ["docs", "feature"], "due": "2026-02-10", "owner": "alice"},
+        ],
+    )
+    state.clear_log()
+    assert await list_titles(kintone, table, filter={"field": "title", "op": "eq", "value": tricky}) == [tricky]
+    assert await list_titles(kintone, table, filter={"field": "status", "op": "eq", "value": "Done"}) == ["Second"]
+    assert 'status in ("Done")' in logged(state, "GET", "records")[-1].query["query"]
+    assert await list_titles(kintone, table, filter={"field": "status", "op": "ne", "value": "Done"}) == [
+        tricky, "Third",
+    ]  # fmt: skip
+    assert await list_titles(kintone, table, filter={"field": "status", "op": "isEmpty"}) == ["Third"]
+    assert await list_titles(kintone, table, filter={"field": "notes", "op": "contains", "value": "login"}) == [tricky]
+    assert await list_titles(kintone, table, filter={"field": "notes", "op": "contains", "value": "log"}) == []
+    assert await list_titles(kintone, table, filter={"field": "notes", "op": "isNotEmpty"}) == [tricky]
+    assert await list_titles(kintone, table, filter={"field": "due", "op": "isEmpty"}) == [tricky]
+    assert await list_titles(kintone, table, filter={"field": "tags", "op": "contains", "value": "docs"}) == ["Third"]
+    assert await list_titles(kintone, table, filter={"field": "owner", "op": "eq", "value": "alice"}) == ["Third"]
+    both = {"and": [{"field": "points", "op": "gte", "value": 5}, {"or": [
+        {"field": "due", "op": "lt", "value": "2026-02-01"}, {"field": "tags", "op": "in", "value": ["bug"]},
+    ]}]}  # fmt: skip
+    assert await list_titles(kintone, table, filter=both) == [tricky, "Second"]
+    sort = [{"field": "points", "direction": "desc"}]
+    assert await list_titles(kintone, table, sort=sort) == ["Third", "Second", tricky]
+
+
+async def test_unsupported_operators_are_rejected_before_any_request(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    table = await tasks_table(kintone)
+    for field, op in (("notes", "eq"), ("due", "in"), ("tags", "eq"), ("owner", "contains"), ("items", "isEmpty")):
+        with pytest.raises(TablesError) as info:
+            build_list_query(table, CAPABILITIES, {"filter": {"field": field, "op": op, "value": "x"}})
+        assert info.value.code is ErrorCode.INVALID_ARGUMENT
+    with pytest.raises(TablesError):
+        build_list_query(table, CAPABILITIES, {"sort": [{"field": "notes"}]})
+    assert state.requests == []
+
+
+def test_quote_escapes_backslash_then_quote() -> None:
+    assert quote('a"b\\c') == '"a\\"b\\\\c"'
+
+
+async def test_long_queries_are_sent_in_a_body(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    await kintone.create_records(table, [{"title": "needle"}])
+    state.clear_log()
+    values = [f"value number {i}" for i in range(300)] + ["needle"]
+    assert await list_titles(kintone, table, filter={"field": "title", "op": "in", "value": values}) == ["needle"]
+    [call] = [r for r in state.requests if r.path.endswith("/records.json") and r.method == "POST"]
+    assert call.headers.get("x-http-method-override") == "GET"
+
+
+# -- pagination ----------------------------------------------------------------------------------------------
+
+
+async def test_pages_seek_by_id_past_500_and_report_the_total(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    state.add_records(1, [{"title": v(f"t{i:04}"), "points": v(str(i % 100))} for i in range(1200)])
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await kintone.list_records(table, ListQuery(limit=500, cursor=cursor, fields=("title",)))
+        pages += 1
+        if cursor is None:
+            assert page.total_count == 1200
+        seen += [record["id"] for record in page.records]
+        assert all(set(record["fields"]) <= {"title"} for record in page.records)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [str(i) for i in range(1, 1201)] and pages == 3
+    assert all("offset" not in r.query.get("query", "") for r in logged(state, "GET", "records"))
+
+
+async def test_sorted_pages_switch_to_a_cursor_past_the_offset_cap(
+    state: FakeKintone, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lower both caps so the cursor path runs on 1,300 records; the fake then refuses any offset > 600.
+    monkeypatch.setattr(fake_module, "_MAX_OFFSET", 600)
+    state.add_records(1, [{"title": v(f"t{i:04}"), "points": v(str((i * 37) % 100))} for i in range(1300)])
+    backend = make(url, max_offset=600)
+    await backend.open()
+    table = await tasks_table(backend)
+    args: dict[str, Any] = {"sort": [{"field": "points", "direction": "desc"}], "limit": 400}
+    seen: list[tuple[int, int]] = []
+    cursor = None
+    for _ in range(10):
+        page = await backend.list_records(table, build_list_query(table, CAPABILITIES, {**args, "cursor": cursor}))
+        seen += [(record["fields"].get("points", 0), int(record["id"])) for record in page.records]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == 1300 and len({record_id for _, record_id in seen}) == 1300
+    assert seen == sorted(seen, key=lambda item: (-item[0], item[1]))
+    assert len(logged(state, "POST", "records/cursor")) == 1
+    assert state.cursors == {}  # read to its end: Kintone freed it
+    await backend.aclose()
+
+
+async def test_a_cursor_page_cannot_be_read_twice_or_with_another_query(
+    state: FakeKintone, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake_module, "_MAX_OFFSET", 100)
+    state.add_records(1, [{"title": v(f"t{i}"), "price": v(str(i))} for i in range(500)])
+    backend = make(url, max_offset=100)
+    await backend.open()
+    table = await tasks_table(backend)
+    args: dict[str, Any] = {"sort": [{"field": "price"}], "limit": 100}
+    cursors: list[str | None] = [None]
+    prices: list[list[int]] = []
+    for _ in range(4):
+        query = build_list_query(table, CAPABILITIES, {**args, "cursor": cursors[-1]})
+        page = await backend.list_records(table, query)
+        prices.append([record["fields"].get("price", 0) for record in page.records])
+        cursors.append(page.next_cursor)
+    assert prices == [list(range(start, start + 100)) for start in (0, 100, 200, 300)]
+    # The third page came from a Kintone cursor, which only reads forward.
+    again = build_list_query(table, CAPABILITIES, {**args, "cursor": cursors[3]})
+    assert (await raises(backend.list_records(table, again))).code is ErrorCode.INVALID_ARGUMENT
+    other = build_list_query(table, CAPABILITIES, {"limit": 100, "cursor": cursors[4]})
+    assert (await raises(backend.list_records(table, other))).code is ErrorCode.INVALID_ARGUMENT
+    assert len(logged(state, "POST", "records/cursor")) == 1
+    await backend.aclose()
+    assert state.cursors == {}  # closing deletes the cursors it still holds
+
+
+# -- batched creates -------------------------------------------------------------------------------------------
+
+
+async def test_create_splits_into_100s_and_keeps_input_order(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    rows = [{"title": f"row {i}", "points": i % 100} for i in range(250)]
+    records = await kintone.create_records(table, rows)
+    assert [r["fields"]["title"] for r in records] == [row["title"] for row in rows]
+    assert [len(r.body["records"]) for r in logged(state, "POST", "records")] == [100, 100, 50]
+
+
+async def test_create_failing_in_the_middle_reports_written_and_unwritten_exactly(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    table = await tasks_table(kintone)
+    state.add_records(1, [{"title": v("existing"), "code": v("DUP")}])
+    rows = [{"title": f"row {i}", "code": f"C{i}"} for i in range(250)]
+    rows[150]["code"] = "DUP"  # unique violation in the second request of 100
+    error = await raises(kintone.create_records(table, rows))
+    assert error.code is ErrorCode.INVALID_ARGUMENT and error.backend_code == "CB_VA01"
+    assert [(fe.record, fe.field) for fe in error.field_errors] == [(150, "code")]
+    assert error.written is not None and error.failed is not None
+    written_titles = [record["fields"]["title"] for record in error.written]
+    assert written_titles == [f"row {i}" for i in [*range(100), *range(200, 250)]]
+    assert all(record["id"] and record["created_at"] for record in error.written)
+    assert [item["index"] for item in error.failed] == list(range(100, 200))
+    bad = error.failed[50]["error"]
+    assert bad["fieldErrors"] == [{"field": "code", "message": "This value already exists in another record.",
+                                   "record": 150}]  # fmt: skip
+    assert "150" in error.failed[0]["error"]["message"] and "unchanged" in error.failed[0]["error"]["message"]
+    assert len(state.apps[1].records) == 1 + 150
+    payload = error.to_payload()
+    assert len(payload["written"]) == 150 and len(payload["failed"]) == 100
+    assert "Wrote 150 of 250" in error.message
+
+
+async def test_create_stops_sending_after_a_systemic_failure(state: FakeKintone, url: str) -> None:
+    backend = make(url, api_tokens=[VIEW_TOKEN], create_concurrency=1)
+    await backend.open()
+    table = await tasks_table(backend)
+    state.clear_log()
+    error = await raises(backend.create_records(table, [{"title": f"r{i}"} for i in range(250)]))
+    assert error.code is ErrorCode.PERMISSION_DENIED and error.backend_code == "GAIA_NO01"
+    assert len(logged(state, "POST", "records")) == 1
+    assert error.written == [] and error.failed is not None and len(error.failed) == 250
+    assert error.failed[120]["error"]["message"].startswith("Not sent")
+    await backend.aclose()
+
+
+async def test_a_single_request_failure_is_a_plain_error(kintone: KintoneBackend) -> None:
+    table = await tasks_table(kintone)
+    error = await raises(kintone.create_records(table, [{"title": "ok"}, {"title": "bad", "points": 1000}]))
+    assert error.written is None and error.code is ErrorCode.INVALID_ARGUMENT
+    assert [(fe.record, fe.field, fe.message) for fe in error.field_errors] == [
+        (1, "points", "The value must be 100 or less.")
+    ]
+
+
+async def test_partial_create_through_the_tool_catalogue(kintone: KintoneBackend, state: FakeKintone) -> None:
+    catalogue = Catalogue(kintone, ToolOptions(mode="generic"))
+    await catalogue.refresh(force=True)
+    state.add_records(1, [{"title": v("existing"), "code": v("DUP")}])
+    rows = [{"title": f"row {i}", "code": f"C{i}"} for i in range(120)]
+    rows[5]["code"] = "DUP"
+    outcome = await catalogue.call("createRecords", {"table": "Tasks", "records": rows})
+    assert outcome.is_error
+    assert len(outcome.payload["written"]) == 20
+    assert [item["index"] for item in outcome.payload["failed"]] == list(range(100))
+    assert outcome.payload["error"]["fieldErrors"] == [
+        {"field": "code", "message": "This value already exists in another record.", "record": 5}
+    ]
+    outcome = await catalogue.call("listRecords", {"table": "Tasks", "filter": {"field": "notes", "op": "eq",
+                                                                                 "value": "x"}})  # fmt: skip
+    assert outcome.is_error and outcome.payload["error"]["code"] == "invalid_argument"
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "backend_code"),
+    [
+        ({"api_tokens": ["unknownToken123"]}, ErrorCode.UNAUTHENTICATED, "GAIA_IA02"),
+        ({"api_tokens": [TOKEN, VIEW_TOKEN]}, ErrorCode.UNAUTHENTICATED, "GAIA_DA03"),
+        ({"api_tokens": [], "username": "alice", "password": "wrong-password"}, ErrorCode.UNAUTHENTICATED, "CB_WA01"),
+        ({"api_tokens": [], "username": "alice", "password": PASSWORD, "app_ids": ["77"]}, ErrorCode.NOT_FOUND,
+         "GAIA_AP01"),
+        ({"app_ids": ["3"]}, ErrorCode.BACKEND_ERROR, "GAIA_IL23"),
+        ({"app_ids": ["2"]}, ErrorCode.PERMISSION_DENIED, "GAIA_NO01"),
+    ],
+)  # fmt: skip
+async def test_open_maps_credential_and_app_errors(
+    state: FakeKintone, url: str, options: dict[str, Any], code: ErrorCode, backend_code: str
+) -> None:
+    backend = make(url, **options)
+    error = await raises(backend.open())
+    assert (error.code, error.backend_code) == (code, backend_code)
+    assert error.hint
+    await backend.aclose()
+
+
+async def test_user_without_app_permission_is_denied(state: FakeKintone, url: str) -> None:
+    state.add_user("carol", "carol-password", apps=[2])
+    backend = make(url, api_tokens=[], username="carol", password="carol-password")
+    error = await raises(backend.open())
+    assert (error.code, error.backend_code) == (ErrorCode.PERMISSION_DENIED, "CB_NO02")
+    await backend.aclose()
+
+
+async def test_view_only_token_cannot_write(state: FakeKintone, url: str) -> None:
+    backend = make(url, api_tokens=[VIEW_TOKEN])
+    await backend.open()
+    table = await tasks_table(backend)
+    error = await raises(backend.create_records(table, [{"title": "x"}]))
+    assert (error.code, error.backend_code, error.status) == (ErrorCode.PERMISSION_DENIED, "GAIA_NO01", 403)
+    await backend.aclose()
+
+
+async def test_field_errors_point_at_field_names(kintone: KintoneBackend) -> None:
+    table = await tasks_table(kintone)
+    await kintone.create_records(table, [{"title": "a"}])
+    error = await raises(kintone.patch_record(table, "1", {"title": "x" * 201, "points": -1}))
+    assert {(fe.record, fe.field) for fe in error.field_errors} == {(None, "title"), (None, "points")}
+    error = await raises(kintone.patch_record(table, "2", {"title": "x"}))
+    assert (error.code, error.backend_code) == (ErrorCode.NOT_FOUND, "GAIA_RE01")
+
+
+async def test_rate_limit_after_retries_is_rate_limited_with_a_retry_hint(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    table = await tasks_table(kintone)
+    state.max_concurrency = 0  # every request is over the limit: 429 GAIA_TO04
+    error = await raises(kintone.get_record(table, "1"))
+    assert (error.code, error.backend_code, error.status) == (ErrorCode.RATE_LIMITED, "GAIA_TO04", 429)
+    assert error.retry_after == 1.0 and error.retryable
+    assert len(logged(state, "GET", "record")) == FAST.attempts
+
+
+async def test_server_errors_and_malformed_bodies(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    state.fail_next(3, 503)
+    error = await raises(kintone.get_record(table, "1"))
+    assert error.code is ErrorCode.UNAVAILABLE and error.status == 503 and error.retryable
+    state.fail_next(1, "malformed")
+    error = await raises(kintone.get_record(table, "1"))
+    assert error.code is ErrorCode.BACKEND_ERROR and "not JSON" in error.message
+
+
+def test_mapper_covers_codes_the_fake_cannot_produce_here() -> None:
+    def mapped(status: int, code: str, **extra: Any) -> TablesError:
+        body = {"code": code, "id": "x1", "message": f"message for {code}", **extra}
+        return map_kintone_error(ErrorResponse(status, body, "", httpx.Headers(), None))
+
+    assert mapped(401, "CB_AU01").code is ErrorCode.UNAUTHENTICATED
+    assert mapped(409, "GAIA_CO02").code is ErrorCode.CONFLICT
+    assert mapped(404, "GAIA_RE01").code is ErrorCode.NOT_FOUND
+    assert mapped(429, "GAIA_TM12").retry_after == 1.0
+    assert mapped(500, "GAIA_XX99").code is ErrorCode.UNAVAILABLE
+    error = mapped(400, "CB_VA01", errors={"records[3].Status.value": {"messages": ["Required."]}})
+    assert [(fe.record, fe.field, fe.message) for fe in error.field_errors] == [(3, "Status", "Required.")]
+    html = map_kintone_error(ErrorResponse(502, None, "<html>bad gateway</html>", httpx.Headers(), None))
+    assert html.code is ErrorCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("records[3].Status.value", (3, "Status")),
+        ("records[0].tags.values[1].value", (0, "tags")),
+        ("records[2][qty].value", (2, "qty")),
+        ("record[qty].value", (None, "qty")),
+        ("record.owner.values.value", (None, "owner")),
+        ("records[1].items.value[4].value.qty.value", (1, "items[4].qty")),
+        ("record.項目.value", (None, "項目")),
+        ("app", (None, "app")),
+    ],
+)
+def test_error_keys_point_at_agent_field_names(key: str, expected: tuple[int | None, str]) -> None:
+    assert parse_error_key(key) == expected
+
+
+# -- retries ---------------------------------------------------------------------------------------------------
+
+
+async def test_reads_are_retried_on_503_and_429_honouring_retry_after(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    table = await tasks_table(kintone)
+    await kintone.create_records(table, [{"title": "a"}])
+    state.clear_log()
+    state.fail_next(2, 503)
+    assert (await kintone.get_record(table, "1"))["fields"]["title"] == "a"
+    assert len(logged(state, "GET", "record")) == 3
+    state.clear_log()
+    state.fail_next(1, 429, retry_after=1)
+    started = time.monotonic()
+    await kintone.get_record(table, "1")
+    assert time.monotonic() - started >= 0.95
+    assert len(logged(state, "GET", "record")) == 2
+
+
+async def test_a_failed_post_is_not_retried(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    state.fail_next(1, 503)
+    error = await raises(kintone.create_records(table, [{"title": "once"}]))
+    assert error.code is ErrorCode.UNAVAILABLE
+    assert len(logged(state, "POST", "records")) == 1 and state.apps[1].records == {}
+    state.fail_next(1, "reset")
+    error = await raises(kintone.create_records(table, [{"title": "once"}]))
+    assert error.code is ErrorCode.UNAVAILABLE and "may have been applied" in error.message
+    assert len(logged(state, "POST", "records")) == 2
+    state.fail_next(1, 429)  # refused before processing: safe to send again
+    [record] = await kintone.create_records(table, [{"title": "once"}])
+    assert record["fields"]["title"] == "once" and len(logged(state, "POST", "records")) == 4
+
+
+async def test_a_dropped_connection_on_a_read_is_retried(kintone: KintoneBackend, state: FakeKintone) -> None:
+    table = await tasks_table(kintone)
+    state.fail_next(1, "reset")
+    page = await kintone.list_records(table, ListQuery())
+    assert page.records == [] and len(logged(state, "GET", "records")) == 2
+
+
+# -- secrets -----------------------------------------------------------------------------------------------------
+
+
+async def test_credentials_never_appear_in_errors(
+    state: FakeKintone, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    texts: list[str] = []
+    for options in (
+        {"api_tokens": ["unknownToken123"]},
+        {"api_tokens": [], "username": "alice", "password": "wrong-password"},
+    ):
+        backend = make(url, **options)
+        error = await raises(backend.open())
+        texts.append(error.to_text() + repr(error.to_payload()))
+        await backend.aclose()
+    backend = make(url)
+    await backend.open()
+    table = await tasks_table(backend)
+    state.fail_next(5, 503)
+    error = await raises(backend.get_record(table, "1"))
+    texts.append(error.to_text() + repr(error.to_payload()))
+    await backend.aclose()
+    joined = "\n".join(texts) + caplog.text
+    for secret in ("unknownToken123", "wrong-password", TOKEN, PASSWORD):
+        assert secret not in joined
+
+
+def test_config_errors_name_the_fix_without_echoing_tokens() -> None:
+    good = {"KINTONE_BASE_URL": "https://example.cybozu.com", "KINTONE_API_TOKEN": "abc123, def456"}
+    backend = KintoneBackend.from_env({**good, "KINTONE_APP_IDS": "3, 4", "KINTONE_GUEST_SPACE_ID": "5"})
+    assert backend.settings.api_tokens == ("abc123", "def456") and backend.settings.app_ids == ("3", "4")
+    assert backend.settings.guest_space_id == "5"
+    password = KintoneBackend.from_env({**good, "KINTONE_USERNAME": "u", "KINTONE_PASSWORD": "p@ss"})
+    assert password.settings.password_auth  # password auth wins when both are given
+    cases = {
+        "KINTONE_BASE_URL is not set": {"KINTONE_API_TOKEN": "abc"},
+        "must be an http(s) URL": {**good, "KINTONE_BASE_URL": "example.cybozu.com"},
+        "the domain only": {**good, "KINTONE_BASE_URL": "https://example.cybozu.com/k/v1/"},
+        "credentials are missing": {"KINTONE_BASE_URL": "https://example.cybozu.com"},
+        "not a Kintone API token": {**good, "KINTONE_API_TOKEN": "abc123,sec ret!"},
+        "at most 9": {**good, "KINTONE_API_TOKEN": ",".join(f"t{i}" for i in range(10))},
+        "KINTONE_PASSWORD is not set": {**good, "KINTONE_USERNAME": "u"},
+        "KINTONE_GUEST_SPACE_ID must be": {**good, "KINTONE_GUEST_SPACE_ID": "five"},
+        "KINTONE_APP_IDS must be": {**good, "KINTONE_APP_IDS": "1,x"},
+    }
+    for fragment, environ in cases.items():
+        with pytest.raises(ConfigError) as info:
+            KintoneBackend.from_env(environ)
+        assert fragment in str(info.value) and "\n" not in str(info.value)
+        assert "sec ret!" not in str(info.value)
+
+
+# -- apps, guest spaces, schema tokens ------------------------------------------------------------------------------
+
+
+async def test_password_auth_lists_apps_and_token_auth_needs_app_ids(state: FakeKintone, url: str) -> None:
+    backend = make(url, api_tokens=[], username="alice", password=PASSWORD, app_ids=None)
+    await backend.open()
+    assert [(t.id, t.name) for t in await backend.list_tables()] == [("1", "Tasks"), ("2", "Other")]
+    await backend.aclose()
+    backend = make(url, app_ids=None)
+    with pytest.raises(ConfigError, match="KINTONE_APP_IDS"):
+        await backend.open()
+    await backend.aclose()
+
+
+async def test_guest_space_apps_use_the_guest_path(state: FakeKintone, url: str) -> None:
+    token = state.add_token(3)
+    backend = make(url, api_tokens=[token], app_ids=["3"], guest_space_id=5)
+    await backend.open()
+    [table] = await backend.list_tables()
+    [record] = await backend.create_records(table, [{"title": "in the guest space"}])
+    assert record["fields"]["title"] == "in the guest space"
+    assert all(r.path.startswith("/k/guest/5/v1/") for r in state.requests)
+    await backend.aclose()
+
+
+async def test_schema_token_is_cached_and_follows_form_changes(state: FakeKintone, url: str) -> None:
+    backend = make(url, schema_check_interval=0.2)
+    await backend.open()
+    first = await backend.schema_token()
+    state.clear_log()
+    assert await backend.schema_token() == first and state.requests == []  # cheap within the interval
+    state.apps[1].properties["added"] = {"type": "NUMBER", "code": "added", "label": "added", "required": False}
+    time.sleep(0.25)
+    changed = await backend.schema_token()
+    assert changed != first
+    assert "added" in [col.name for col in (await backend.list_tables())[0].columns]
+    await backend.aclose()
+
+
+def test_number_precision_is_never_lost() -> None:
+    assert kintone_number("42") == 42 and isinstance(kintone_number("42"), int)
+    assert kintone_number("1.50") == 1.5 and kintone_number("-0.1") == -0.1
+    assert kintone_number("12345678901234567890") == "12345678901234567890"
+    assert kintone_number("0.12345678901234567890") == "0.12345678901234567890"
+    assert kintone_number("") is None and kintone_number("abc") == "abc"
