@@ -23,6 +23,7 @@ from tables_mcp.backends.kintone import (
     map_kintone_error,
     parse_error_key,
     quote,
+    render_filter,
 )
 from tables_mcp.config import ConfigError
 from tables_mcp.errors import ErrorCode, TablesError
@@ -325,6 +326,41 @@ async def test_unsupported_operators_are_rejected_before_any_request(
 
 def test_quote_escapes_backslash_then_quote() -> None:
     assert quote('a"b\\c') == '"a\\"b\\\\c"'
+
+
+def test_conditions_render_per_kintone_field_type() -> None:
+    table = Table(
+        id="1",
+        name="T",
+        columns=tuple(
+            col
+            for col in (
+                column_from_property({"type": "DROP_DOWN", "code": "s", "options": {"A": {"index": "0"}}}),
+                column_from_property({"type": "SINGLE_LINE_TEXT", "code": "t"}),
+                column_from_property({"type": "MULTI_LINE_TEXT", "code": "m"}),
+                column_from_property({"type": "NUMBER", "code": "n"}),
+                column_from_property({"type": "DATETIME", "code": "d"}),
+                column_from_property({"type": "USER_SELECT", "code": "u"}),
+            )
+            if col is not None
+        ),
+    )
+
+    def rendered(raw: dict[str, Any]) -> str:
+        node = build_list_query(table, CAPABILITIES, {"filter": raw}).filter
+        assert node is not None
+        return render_filter(node)
+
+    assert rendered({"field": "s", "op": "eq", "value": "A"}) == 's in ("A")'
+    assert rendered({"field": "s", "op": "isEmpty"}) == 's in ("")'
+    assert rendered({"field": "t", "op": "isNotEmpty"}) == 't != ""'
+    assert rendered({"field": "m", "op": "isEmpty"}) == "m is empty"
+    assert rendered({"field": "t", "op": "contains", "value": 'a "b"'}) == 't like "a \\"b\\""'
+    assert rendered({"field": "n", "op": "in", "value": [1, 2.5]}) == "n in (1, 2.5)"
+    assert rendered({"field": "d", "op": "gte", "value": "2026-01-01T09:00:00+09:00"}) == 'd >= "2026-01-01T00:00:00Z"'
+    assert rendered({"field": "u", "op": "ne", "value": "alice"}) == 'u not in ("alice")'
+    both = {"or": [{"field": "n", "op": "lt", "value": 0}, {"and": [{"field": "t", "op": "eq", "value": "x"}]}]}
+    assert rendered(both) == '(n < 0 or (t = "x"))'
 
 
 async def test_long_queries_are_sent_in_a_body(kintone: KintoneBackend, state: FakeKintone) -> None:

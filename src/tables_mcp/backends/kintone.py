@@ -694,7 +694,7 @@ class KintoneBackend:
         after = state.get("a")
         condition = where
         if after is not None:
-            condition = f'$id > "{int(after)}"' + (f" and ({where})" if where else "")
+            condition = f"$id > {int(after)}" + (f" and ({where})" if where else "")
         text = f"{condition} order by $id asc limit {min(limit + 1, MAX_PAGE)}"
         raws, total = await self._records_page(table, text, codes, first=query.cursor is None)
         records = [decode_record(table, raw, query.fields) for raw in raws[:limit]]
@@ -875,8 +875,7 @@ class KintoneBackend:
     async def _records_by_id(self, table: Table, ids: list[str]) -> dict[str, Record]:
         if not ids:
             return {}
-        listed = ", ".join(f'"{record_id}"' for record_id in ids)
-        text = f"$id in ({listed}) order by $id asc limit {len(ids)}"
+        text = f"$id in ({_id_list(ids)}) order by $id asc limit {len(ids)}"
         raws, _ = await self._records_page(table, text, None, first=False)
         records = [decode_record(table, raw, None) for raw in raws]
         return {record["id"]: record for record in records}
@@ -918,8 +917,7 @@ class KintoneBackend:
         return deleted
 
     async def _existing_ids(self, table: Table, ids: list[str]) -> list[str]:
-        listed = ", ".join(f'"{record_id}"' for record_id in ids)
-        text = f"$id in ({listed}) limit {len(ids)}"
+        text = f"$id in ({_id_list(ids)}) limit {len(ids)}"
         raws, _ = await self._records_page(table, text, ["$id"], first=False)
         with _shape_check("records"):
             return [str(raw["$id"]["value"]) for raw in raws]
@@ -1280,6 +1278,9 @@ def _literal_list(column: Column, values: Any) -> str:
 
 
 def _literal(column: Column, value: Any) -> str:
+    # Numbers go bare, as Kintone's own SDK writes them (`$id > 100`); everything else is quoted.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _number_text(value)
     return quote(_literal_text(column, value))
 
 
@@ -1384,6 +1385,14 @@ def _record_key(record_id: Any) -> str | None:
     if text.isascii() and text.isdigit() and 0 < len(text) < 19 and int(text) > 0:
         return str(int(text))
     return None
+
+
+def _id_list(ids: Sequence[str]) -> str:
+    """Record ids for a query, each checked to be a plain number (ids never carry query syntax)."""
+    keys = [_record_key(record_id) for record_id in ids]
+    if any(key is None for key in keys):
+        raise TablesError(ErrorCode.BACKEND_ERROR, "Kintone returned a record id that is not a number.")
+    return ", ".join(key for key in keys if key is not None)
 
 
 def _no_record(table: Table, record_id: str) -> TablesError:
