@@ -7,6 +7,7 @@ retries and their limits, and that credentials never reach an error message.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -443,7 +444,16 @@ async def test_a_cursor_page_cannot_be_read_twice_or_with_another_query(
     assert (await raises(backend.list_records(table, again))).code is ErrorCode.INVALID_ARGUMENT
     other = build_list_query(table, CAPABILITIES, {"limit": 100, "cursor": cursors[4]})
     assert (await raises(backend.list_records(table, other))).code is ErrorCode.INVALID_ARGUMENT
-    assert len(logged(state, "POST", "records/cursor")) == 1
+    forged = base64.urlsafe_b64encode(b'{"q":"x","m":"s","a":"1 or 1"}').decode()
+    bad = build_list_query(table, CAPABILITIES, {"limit": 100, "cursor": forged})
+    assert (await raises(backend.list_records(table, bad))).code is ErrorCode.INVALID_ARGUMENT
+    # Creating a Kintone cursor is a POST: a dropped connection is reported, not repeated.
+    state.fail_next(1, "reset")
+    fresh = build_list_query(table, CAPABILITIES, {**args, "cursor": cursors[2]})
+    assert (await raises(backend.list_records(table, fresh))).code is ErrorCode.UNAVAILABLE
+    page = await backend.list_records(table, fresh)
+    assert [record["fields"]["price"] for record in page.records] == list(range(200, 300))
+    assert len(logged(state, "POST", "records/cursor")) == 3  # the first, the reset one, the fresh one
     await backend.aclose()
     assert state.cursors == {}  # closing deletes the cursors it still holds
 

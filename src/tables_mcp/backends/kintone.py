@@ -541,17 +541,17 @@ class KintoneBackend:
             raise TablesError(ErrorCode.BACKEND_ERROR, f"Kintone answered {method} {endpoint} with an unexpected body.")
         return result
 
-    async def _get(self, endpoint: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    async def _get(self, endpoint: str, params: Mapping[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
         encoded = _query_params(params)
         if len(self._path(endpoint)) + len(urlencode(encoded)) <= MAX_URL_LENGTH:
-            return await self._send("GET", endpoint, params=params)
+            return await self._send("GET", endpoint, params=params, idempotent=idempotent)
         # Long queries (many `in` values) go in a body, as Kintone's SDK does.
         result = await self._http.request(
             "POST",
             self._path(endpoint),
             json_body=dict(params),
             headers={"X-HTTP-Method-Override": "GET"},
-            idempotent=True,
+            idempotent=idempotent,
         )
         if not isinstance(result, dict):
             raise TablesError(ErrorCode.BACKEND_ERROR, f"Kintone answered GET {endpoint} with an unexpected body.")
@@ -755,9 +755,11 @@ class KintoneBackend:
         if handle is None:
             handle = await self._open_cursor(table, query_text, codes, fingerprint, position)
         live = self._cursors.get(str(handle))
-        if live is None or live.fingerprint != fingerprint or live.position != position:
+        if live is None or live.fingerprint != fingerprint:
             raise _stale_cursor()
         async with live.lock:
+            if live.position != position or self._cursors.get(str(handle)) is not live:
+                raise _stale_cursor()  # this page was already read (or the cursor was given up)
             while len(live.buffer) < limit and not live.done:
                 await self._read_cursor(str(handle), live)
             taken, live.buffer = live.buffer[:limit], live.buffer[limit:]
@@ -792,12 +794,16 @@ class KintoneBackend:
         return handle
 
     async def _read_cursor(self, handle: str, live: _LiveCursor) -> None:
+        # Reading a cursor advances it: a GET whose answer was lost may have consumed a page, so it
+        # is not repeated blindly, and after such a failure the cursor is given up.
         try:
-            body = await self._get("records/cursor", {"id": live.kintone_id})
+            body = await self._get("records/cursor", {"id": live.kintone_id}, idempotent=False)
         except TablesError as exc:
-            self._cursors.pop(handle, None)
             if exc.backend_code == "CB_IL02":
+                self._cursors.pop(handle, None)
                 raise _stale_cursor() from None
+            if exc.status is None:  # no answer: the page may be gone
+                await self._drop_cursor(handle)
             raise
         with _shape_check("records/cursor"):
             live.buffer.extend(body["records"])
@@ -1355,6 +1361,10 @@ def _decode_cursor(cursor: str | None, fingerprint: str) -> dict[str, Any]:
         if not isinstance(state, dict) or state.get("m") not in ("s", "o", "c"):
             raise ValueError("not a cursor")
         owner = state["q"]
+        if _record_key(state.get("a", "1")) is None or not isinstance(state.get("o", 0), int) or state.get("o", 0) < 0:
+            raise ValueError("not a cursor")
+        if not isinstance(state.get("h", ""), str):
+            raise ValueError("not a cursor")
     except (ValueError, KeyError, TypeError) as exc:
         raise invalid_argument(
             "The cursor is not one this server issued.",
