@@ -12,9 +12,13 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.shared.memory import create_connected_server_and_client_session
 
-from tables_mcp.backends.local import LocalBackend
+from tables_mcp.backends.base import Backend
+from tables_mcp.backends.local import LocalBackend, is_postgres_url, open_local_store
 from tables_mcp.server import build_server
 from tables_mcp.tools import Catalogue, ToolOptions
+
+from .pg import pg_dsn as pg_dsn
+from .pg import pg_schema_dsn as pg_schema_dsn
 
 TASK_COLUMNS = [
     {"name": "Title", "type": "TEXT", "required": True},
@@ -72,7 +76,7 @@ class Agent:
         return len(json.dumps([t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools]))
 
 
-async def open_agent(backend: LocalBackend, options: ToolOptions | None = None) -> AsyncIterator[Agent]:
+async def open_agent(backend: Backend, options: ToolOptions | None = None) -> AsyncIterator[Agent]:
     catalogue = Catalogue(backend, options or ToolOptions())
     await catalogue.refresh(force=True)
     notifications: list[Any] = []
@@ -85,16 +89,33 @@ async def open_agent(backend: LocalBackend, options: ToolOptions | None = None) 
         yield Agent(session, notifications)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_location(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
+    """Where the embedded store of a test lives: a SQLite file, or a fresh schema of a PostgreSQL database."""
+    if request.param == "sqlite":
+        return db_path
+    dsn: str = request.getfixturevalue("pg_schema_dsn")
+    return dsn
+
+
 @pytest.fixture
-async def backend(db_path: Path) -> AsyncIterator[LocalBackend]:
-    store = LocalBackend(db_path)
+async def backend(store_location: str | Path) -> AsyncIterator[Backend]:
+    """The embedded store, once on SQLite and once on PostgreSQL (`-m "not postgres"` leaves PostgreSQL out)."""
+    if isinstance(store_location, Path):
+        store: Backend = LocalBackend(store_location)
+    elif is_postgres_url(store_location):
+        store = open_local_store(store_location)  # what TABLES_MCP_DB=postgresql://... selects
+    else:  # TABLES_MCP_TEST_PG_DSN given as key=value pairs
+        from tables_mcp.backends.postgres import PostgresBackend
+
+        store = PostgresBackend(store_location)
     await store.open()
     yield store
     await store.aclose()
 
 
 @pytest.fixture
-async def agent(backend: LocalBackend) -> AsyncIterator[Agent]:
+async def agent(backend: Backend) -> AsyncIterator[Agent]:
     """An agent with every per-table tool (listRecords_<t>, createRecords_<t>, patchRecord_<t>)."""
     async for item in open_agent(backend, ToolOptions(mode="per-table")):
         yield item

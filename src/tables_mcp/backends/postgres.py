@@ -1,0 +1,470 @@
+"""The embedded store on PostgreSQL: the same store as the SQLite file, for when one machine is not enough.
+
+Same metadata tables (`_tm_tables`, `_tm_columns`, `_tm_meta`), same typed per-table tables
+(`t_<id>` with columns `c<n>`, in native types: numeric, boolean, jsonb, date, time, timestamptz,
+and text in byte order), same records, cursors and errors as `LocalBackend`; the SQL comes from
+`sql.py` with the PostgreSQL dialect. Several tables-mcp processes may share one database: schema
+changes take a transaction-scoped advisory lock, and SERIAL numbers are taken under a row lock on
+the table's metadata row, so concurrent writers never repeat a number.
+
+Driver: psycopg 3 with an async connection pool. Every operation checks out one connection, and
+writes run in one transaction. Failures become TablesErrors in `_map_errors`, the one choke point;
+no message ever carries the password of the connection string.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..errors import ErrorCode, TablesError, invalid_argument, not_found
+from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table
+from .local import BUMP_SCHEMA_VERSION, CAPABILITIES
+from .sql import (
+    COLUMN_FIELDS,
+    POSTGRES,
+    ListPlan,
+    check_new_columns,
+    check_new_table,
+    column_rows,
+    encode_row,
+    missing_records,
+    now_iso,
+    raise_reference_problems,
+    read_tables,
+    record_key,
+    record_not_found,
+    reference_problems,
+    select_sql,
+    table_sql_name,
+    wanted_references,
+)
+
+Connection = psycopg.AsyncConnection[Any]
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS _tm_tables (
+    id text COLLATE "C" PRIMARY KEY, name text NOT NULL UNIQUE, description text,
+    created_at text COLLATE "C" NOT NULL, next_column integer NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS _tm_columns (
+    table_id text NOT NULL REFERENCES _tm_tables(id), position integer NOT NULL, name text NOT NULL,
+    type text NOT NULL, required integer NOT NULL, options text, description text, reference_table text,
+    sql_name text NOT NULL, PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
+CREATE TABLE IF NOT EXISTS _tm_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO _tm_meta VALUES ('schema_version', '0') ON CONFLICT DO NOTHING;
+"""
+# Serialises schema changes (and the first creation of the metadata tables) per database schema,
+# across every process sharing the database; released at commit or rollback.
+LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('tables-mcp:' || coalesce(current_schema(), '')))"
+LIST_TABLES_HINT = "Call listTables to see current tables."
+CONNECT_TIMEOUT = 10
+RETRY_AFTER = 1.0
+# SQLSTATE classes and codes where the same call may succeed later: connection exceptions,
+# insufficient resources, operator intervention (shutdown, cancel), serialization failures and
+# deadlocks, lock not available.
+RETRYABLE_STATES = ("08", "53", "57", "40001", "40P01", "55P03")
+
+
+class PostgresBackend:
+    """PostgreSQL implementation of the Backend protocol: the embedded store in a PostgreSQL database.
+
+    `dsn` is a libpq connection string (`postgresql://user:pw@host:port/db` or `key=value` pairs).
+    Tables live in the connection's current schema (the first of its search_path).
+    """
+
+    name = "local"
+    capabilities = CAPABILITIES
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> None:
+        self.dsn = dsn
+        self.where = redact_dsn(dsn)
+        self._secrets = _secrets_of(dsn)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout = timeout
+        self._pool: AsyncConnectionPool[Connection] | None = None
+        # SQL names of each table's columns, by table id and column name (refreshed with metadata).
+        self._sql_names: dict[str, dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.where!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        try:
+            if "connect_timeout" not in conninfo_to_dict(self.dsn):
+                kwargs["connect_timeout"] = CONNECT_TIMEOUT
+        except psycopg.ProgrammingError as exc:
+            message = _redact(str(exc), self._secrets)
+            raise TablesError(
+                ErrorCode.UNAVAILABLE, f"Not a valid PostgreSQL connection string: {self.where} ({message})"
+            ) from None
+        with self._map_errors(opening=True):
+            # One direct connection first: it reports a wrong host or password clearly, and creates
+            # the metadata tables before the pool starts.
+            conn = await psycopg.AsyncConnection.connect(self.dsn, **kwargs)
+            try:
+                await _configure(conn)
+                async with conn.transaction():
+                    await conn.execute(LOCK_SCHEMA)
+                    await conn.execute(SCHEMA_SQL)
+            finally:
+                await conn.close()
+            pool = AsyncConnectionPool(
+                self.dsn,
+                kwargs=kwargs,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                open=False,
+                configure=_configure,
+                check=AsyncConnectionPool.check_connection,
+                timeout=self._timeout,
+                name="tables-mcp",
+            )
+            try:
+                await pool.open(wait=True, timeout=self._timeout)
+            except BaseException:
+                await pool.close()
+                raise
+        self._pool = pool
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connect(self, transaction: bool = False) -> AsyncIterator[Connection]:
+        """One pooled connection for one operation (in one transaction if asked); errors mapped."""
+        if self._pool is None:
+            raise TablesError(ErrorCode.UNAVAILABLE, "The embedded store is not open.")
+        with self._map_errors():
+            async with self._pool.connection() as conn:
+                if transaction:
+                    async with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
+
+    @contextmanager
+    def _map_errors(self, opening: bool = False) -> Iterator[None]:
+        """The one place where PostgreSQL and driver failures become TablesErrors."""
+        try:
+            yield
+        except TablesError:
+            raise
+        except Exception as exc:
+            error = pg_error(exc, self._secrets)
+            if opening:
+                error.message = f"Cannot open the embedded store at {self.where}: {error.message}"
+            raise error from exc
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    async def schema_token(self) -> str:
+        async with self._connect() as conn:
+            cursor = await conn.execute("SELECT value FROM _tm_meta WHERE key = 'schema_version'")
+            row = await cursor.fetchone()
+        return str(row[0]) if row else "0"
+
+    async def list_tables(self) -> list[Table]:
+        async with self._connect() as conn:
+            return await self._list_tables_in(conn)
+
+    async def _list_tables_in(self, conn: Connection) -> list[Table]:
+        cursor = await conn.execute(f"SELECT {COLUMN_FIELDS} FROM _tm_columns ORDER BY table_id, position")
+        columns = await cursor.fetchall()
+        cursor = await conn.execute("SELECT id, name, description FROM _tm_tables ORDER BY created_at, id")
+        tables = await cursor.fetchall()
+        result, self._sql_names = read_tables(POSTGRES, columns, tables)
+        return result
+
+    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table:
+        table_id = "tbl" + secrets.token_hex(4)
+        async with self._connect(transaction=True) as conn:
+            await conn.execute(LOCK_SCHEMA)
+            existing = {t.name.casefold(): t for t in await self._list_tables_in(conn)}
+            problems = check_new_table(name, columns, existing)
+            if problems:
+                raise invalid_argument(f"Cannot create table '{name}'.", problems)
+            await conn.execute(
+                "INSERT INTO _tm_tables (id, name, description, created_at) VALUES (%s, %s, %s, %s)",
+                (table_id, name, description, now_iso()),
+            )
+            await conn.execute(
+                f"CREATE TABLE {table_sql_name(table_id)} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                "created_at text NOT NULL, updated_at text NOT NULL)"
+            )
+            await self._add_columns_in(conn, table_id, columns, existing)
+        return await self._table_by_id(table_id)
+
+    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table:
+        async with self._connect(transaction=True) as conn:
+            await conn.execute(LOCK_SCHEMA)
+            existing = {t.name.casefold(): t for t in await self._list_tables_in(conn)}
+            current = next((t for t in existing.values() if t.id == table.id), None)
+            if current is None:
+                raise not_found(
+                    f"Table '{table.name}' no longer exists.", hint="Call listTables to see current tables."
+                )
+            problems = check_new_columns(columns, [col.name for col in current.columns], existing, "columns")
+            if problems:
+                raise invalid_argument(f"Cannot add columns to '{table.name}'.", problems)
+            await self._add_columns_in(conn, table.id, columns, existing)
+        return await self._table_by_id(table.id)
+
+    async def _add_columns_in(
+        self, conn: Connection, table_id: str, columns: list[ColumnSpec], tables: dict[str, Table]
+    ) -> None:
+        # The metadata row first, then the table: the order record writes take their locks in.
+        cursor = await conn.execute("SELECT next_column FROM _tm_tables WHERE id = %s FOR UPDATE", (table_id,))
+        row = await cursor.fetchone()
+        if row is None:
+            raise not_found(f"Table {table_id} no longer exists.")
+        position = int(row[0])
+        rows = column_rows(table_id, position, columns, tables)
+        additions = ", ".join(
+            f'ADD COLUMN "{meta[-1]}" {POSTGRES.column_type(spec.type)}'
+            for spec, meta in zip(columns, rows, strict=True)
+        )
+        await conn.execute(f"ALTER TABLE {table_sql_name(table_id)} {additions}")
+        async with conn.cursor() as cursor:
+            await cursor.executemany("INSERT INTO _tm_columns VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+        await conn.execute("UPDATE _tm_tables SET next_column = %s WHERE id = %s", (position + len(columns), table_id))
+        await conn.execute(BUMP_SCHEMA_VERSION)
+
+    async def _table_by_id(self, table_id: str) -> Table:
+        for table in await self.list_tables():
+            if table.id == table_id:
+                return table
+        raise not_found(f"Table {table_id} no longer exists.")
+
+    async def _sql(self, table: Table) -> dict[str, str]:
+        names = self._sql_names.get(table.id)
+        if names is None or len(names) != len(table.columns):
+            await self.list_tables()
+            names = self._sql_names.get(table.id)
+        if names is None:
+            raise not_found(f"Table '{table.name}' no longer exists.", hint=LIST_TABLES_HINT)
+        return names
+
+    # -- records ---------------------------------------------------------------------------------
+
+    async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
+        sql_names = await self._sql(table)
+        encoded = [encode_row(POSTGRES, table, row, index) for index, row in enumerate(rows)]
+        writable = [col for col in table.columns if col.writable]
+        serials = [col for col in table.columns if col.type is ColumnType.SERIAL]
+        targets = ["created_at", "updated_at"] + [f'"{sql_names[c.name]}"' for c in writable + serials]
+        arrays: list[list[Any]] = [[row.get(col.name) for row in encoded] for col in writable]
+        casts = [POSTGRES.cast(f"u.a{i}", col.type) for i, col in enumerate(writable + serials)]
+        returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
+        async with self._connect(transaction=True) as conn:
+            if serials:
+                # One writer at a time per table takes SERIAL numbers; the lock lasts until commit.
+                await conn.execute("SELECT 1 FROM _tm_tables WHERE id = %s FOR UPDATE", (table.id,))
+                maxima = ", ".join(f'COALESCE(MAX("{sql_names[col.name]}"), 0)' for col in serials)
+                cursor = await conn.execute(f"SELECT {maxima} FROM {table_sql_name(table.id)}")
+                counters = await cursor.fetchone() or ()
+                arrays += [[str(int(count) + n) for n in range(1, len(rows) + 1)] for count in counters]
+            await self._check_references(conn, table, rows)
+            if not arrays:  # no columns at all: still one row per record
+                arrays, casts = [[None] * len(rows)], []
+            aliases = ", ".join(f"a{i}" for i in range(len(arrays)))
+            sources = ", ".join(["%s::text[]"] * len(arrays))
+            stamp = now_iso()
+            cursor = await conn.execute(
+                f"INSERT INTO {table_sql_name(table.id)} ({', '.join(targets)}) "
+                f"SELECT %s, %s{''.join(', ' + cast for cast in casts)} "
+                f"FROM unnest({sources}) WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord "
+                f"RETURNING {returning}",
+                (stamp, stamp, *arrays),
+            )
+            inserted = await cursor.fetchall()
+        records = [decode(row) for row in inserted]
+        records.sort(key=lambda record: int(record["id"]))
+        return records
+
+    async def get_record(self, table: Table, record_id: str) -> Record:
+        _, select, decode = select_sql(POSTGRES, table, await self._sql(table), None)
+        key = record_key(record_id)
+        row = None
+        if isinstance(key, int):
+            async with self._connect() as conn:
+                cursor = await conn.execute(f"{select} WHERE id = %s", (key,))
+                row = await cursor.fetchone()
+        if row is None:
+            raise record_not_found(table, record_id)
+        return decode(row)
+
+    async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
+        sql_names = await self._sql(table)
+        encoded = encode_row(POSTGRES, table, fields, None)
+        kinds = {col.name: col.type for col in table.columns}
+        assignments = ", ".join(f'"{sql_names[name]}" = {POSTGRES.param(kinds[name])}' for name in encoded)
+        returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
+        key = record_key(record_id)
+        row = None
+        # A patch without references is one statement, atomic on its own.
+        async with self._connect(transaction=bool(wanted_references(table, [fields]))) as conn:
+            await self._check_references(conn, table, [fields], in_batch=False)
+            if isinstance(key, int):
+                cursor = await conn.execute(
+                    f"UPDATE {table_sql_name(table.id)} SET {assignments}, updated_at = %s WHERE id = %s "
+                    f"RETURNING {returning}",
+                    (*encoded.values(), now_iso(), key),
+                )
+                row = await cursor.fetchone()
+        if row is None:
+            raise record_not_found(table, record_id)
+        return decode(row)
+
+    async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
+        keys = [record_key(rid) for rid in record_ids]
+        numbers = sorted({key for key in keys if isinstance(key, int)})
+        async with self._connect(transaction=True) as conn:
+            cursor = await conn.execute(
+                f"SELECT id FROM {table_sql_name(table.id)} WHERE id = ANY(%s::bigint[]) FOR UPDATE", (numbers,)
+            )
+            found = {row[0] for row in await cursor.fetchall()}
+            missing = [str(rid) for rid, key in zip(record_ids, keys, strict=True) if key not in found]
+            if missing:
+                raise missing_records(table, missing)
+            await conn.execute(f"DELETE FROM {table_sql_name(table.id)} WHERE id = ANY(%s::bigint[])", (numbers,))
+        return [str(key) for key in dict.fromkeys(keys)]
+
+    async def list_records(self, table: Table, query: ListQuery) -> Page:
+        plan = ListPlan(POSTGRES, table, await self._sql(table), query)
+        async with self._connect() as conn:
+            cursor = await conn.execute(plan.sql, plan.params)
+            rows = await cursor.fetchall()
+        return plan.page(rows)
+
+    async def _check_references(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], in_batch: bool = True
+    ) -> None:
+        problems = []
+        for column, wanted, keys in wanted_references(table, rows):
+            found: set[int] = set()
+            if keys:
+                cursor = await conn.execute(
+                    f"SELECT id FROM {table_sql_name(str(column.reference_table))} WHERE id = ANY(%s::bigint[])",
+                    (keys,),
+                )
+                found = {row[0] for row in await cursor.fetchall()}
+            problems += reference_problems(column, wanted, found, in_batch)
+        raise_reference_problems(problems)
+
+
+async def _configure(conn: Connection) -> None:
+    """Each new connection: UTC, so that timestamptz values read back as the UTC text SQLite keeps."""
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+# -- errors and connection strings ----------------------------------------------------------------
+
+
+def pg_error(exc: BaseException, secrets_: tuple[str, ...] = ()) -> TablesError:
+    """A driver or server failure as a TablesError, its message free of the given secrets."""
+    if isinstance(exc, PoolTimeout):
+        return TablesError(
+            ErrorCode.UNAVAILABLE,
+            "No PostgreSQL connection became available in time; the server may be down or overloaded.",
+            retry_after=RETRY_AFTER,
+        )
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate or ""
+        message = _redact(_first_message(exc), secrets_)
+        if state.startswith("23"):  # integrity constraint violation: unique, foreign key, not null, check
+            return TablesError(ErrorCode.CONFLICT, f"The store refused the change: {message}", backend_code=state)
+        if state.startswith(RETRYABLE_STATES) or (isinstance(exc, psycopg.OperationalError) and not state):
+            return TablesError(
+                ErrorCode.UNAVAILABLE,
+                f"PostgreSQL is unavailable: {message}",
+                retry_after=RETRY_AFTER,
+                backend_code=state or None,
+            )
+        if state == "42501":
+            return TablesError(ErrorCode.PERMISSION_DENIED, f"PostgreSQL refused: {message}", backend_code=state)
+        if state.startswith("22") or isinstance(exc, psycopg.DataError):
+            return invalid_argument(f"A value cannot be stored: {message}")
+        return TablesError(ErrorCode.BACKEND_ERROR, f"The store failed: {message}", backend_code=state or None)
+    if isinstance(exc, OverflowError | UnicodeEncodeError):
+        return invalid_argument(f"A value cannot be stored: {_redact(str(exc), secrets_)}")
+    if isinstance(exc, OSError):
+        return TablesError(
+            ErrorCode.UNAVAILABLE, f"PostgreSQL is unreachable: {_redact(str(exc), secrets_)}", retry_after=RETRY_AFTER
+        )
+    return TablesError(ErrorCode.BACKEND_ERROR, f"The store failed: {_redact(str(exc), secrets_)}")
+
+
+def _first_message(exc: psycopg.Error) -> str:
+    """The server's primary message (never its DETAIL/CONTEXT lines, which may quote values)."""
+    primary = exc.diag.message_primary if exc.sqlstate else None
+    text = primary or str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _secrets_of(dsn: str) -> tuple[str, ...]:
+    """The password of a connection string, as written and as decoded, to cut out of any message."""
+    found: set[str] = set()
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.ProgrammingError:
+        password = None
+    if password:
+        found.add(str(password))
+    if _is_url(dsn):
+        parts = urlsplit(dsn)
+        userinfo = parts.netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            found.add(userinfo.partition(":")[2])
+        found.update(value for key, value in _query_pairs(parts.query) if key == "password")
+    else:
+        found.update(match.group(2).strip("'") for match in _KV_PASSWORD.finditer(dsn))
+    return tuple(sorted((item for item in found if item), key=len, reverse=True))
+
+
+def _redact(text: str, secrets_: tuple[str, ...]) -> str:
+    for secret in secrets_:
+        text = text.replace(secret, "***")
+    return text
+
+
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def _is_url(dsn: str) -> bool:
+    return dsn.lower().startswith(("postgresql://", "postgres://"))
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    return [(key.lower(), value) for key, _, value in (item.partition("=") for item in query.split("&") if item)]
+
+
+def redact_dsn(dsn: str) -> str:
+    """The connection string as it may be shown: `postgresql://user:***@host:port/db`, never the password."""
+    if not _is_url(dsn):
+        return _KV_PASSWORD.sub(lambda m: m.group(1) + "***", dsn)
+    parts = urlsplit(dsn)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":***"
+    query = "&".join(
+        f"{key}={'***' if key.lower() == 'password' else value}"
+        for key, _, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query))
+
+
+__all__ = ["PostgresBackend", "pg_error", "redact_dsn"]
