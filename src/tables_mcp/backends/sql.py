@@ -52,11 +52,19 @@ def now_iso() -> str:
 
 
 def normalize_datetime(value: str) -> str:
-    """UTC, second precision, fixed width, so that text order is time order."""
+    """UTC, second precision, fixed width (four-digit years too), so that text order is time order."""
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return format_utc(parsed)
+    except OverflowError as exc:
+        raise ValueError(f"{value} is outside the years 1 to 9999 once converted to UTC") from exc
+
+
+def format_utc(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ`; strftime's %Y would drop the leading zeros of years before 1000."""
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def normalize_time(value: str) -> str:
@@ -283,8 +291,6 @@ def _pg_time(value: time) -> str:
     return value.strftime("%H:%M:%S")
 
 
-def _pg_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pg_date(value: date) -> str:
@@ -295,7 +301,7 @@ _PG_DECODERS: dict[ColumnType, Decoder] = {
     ColumnType.NUMBER: _pg_number,
     ColumnType.DATE: _pg_date,
     ColumnType.TIME: _pg_time,
-    ColumnType.DATETIME: _pg_datetime,
+    ColumnType.DATETIME: format_utc,
 }
 
 SQLITE = SqliteDialect()
@@ -637,8 +643,18 @@ class ListPlan:
 
 
 def fingerprint(query: ListQuery) -> str:
-    shape = repr((query.filter, query.sort, query.fields))
+    """What a cursor is bound to: the filter, sort and fields (by column name, so the same on every engine)."""
+    sort = [(key.column.name, key.descending) for key in query.sort]
+    shape = repr((_filter_shape(query.filter), sort, query.fields))
     return hashlib.sha256(shape.encode()).hexdigest()[:12]
+
+
+def _filter_shape(node: FilterNode | None) -> Any:
+    if node is None:
+        return None
+    if isinstance(node, BoolGroup):
+        return (node.kind, [_filter_shape(item) for item in node.items])
+    return (node.column.name, node.op, node.value)
 
 
 def encode_cursor(fingerprint: str, offset: int, after_id: int | None) -> str:
