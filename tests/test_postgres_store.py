@@ -18,7 +18,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 
 from tables_mcp.backends.base import Backend
-from tables_mcp.backends.local import LocalBackend, open_local_store
+from tables_mcp.backends.local import LocalBackend, describe_store, open_local_store
 from tables_mcp.backends.postgres import PostgresBackend, pg_error, redact_dsn
 from tables_mcp.errors import ErrorCode, TablesError
 from tables_mcp.model import ListQuery
@@ -454,6 +454,44 @@ def test_tables_mcp_db_selects_the_engine(tmp_path: Path) -> None:
         backend = open_local_store(url)
         assert isinstance(backend, PostgresBackend) and backend.name == "local"
         assert backend.capabilities == LocalBackend.capabilities
+
+
+def test_a_url_that_went_through_path_still_selects_postgresql_and_is_shown_without_password() -> None:
+    mangled = Path("postgresql://ana:pw@db.example:5432/tables")  # Path() folds "//" into "/"
+    backend = open_local_store(mangled)
+    assert isinstance(backend, PostgresBackend)
+    assert backend.where == "postgresql://ana:***@db.example:5432/tables"
+    assert describe_store("postgresql://ana:pw@h/db") == "postgresql://ana:***@h/db"
+    assert describe_store(Path("/data/tables.db")) == "/data/tables.db"
+
+
+@needs_pg
+async def test_a_role_without_create_uses_an_existing_store_and_gets_permission_denied_for_ddl(
+    store: PostgresBackend, pg_schema_dsn: str
+) -> None:
+    catalogue = await catalogue_for(store)
+    await catalogue.call("createTable", {"name": "T", "columns": [{"name": "x", "type": "TEXT"}]})
+    await catalogue.call("createRecords_T", {"records": [{"x": "a"}]})
+    role = "reader_" + pg_schema_dsn.rsplit("tm_", 1)[1][:12]
+    schema = "tm_" + pg_schema_dsn.rsplit("tm_", 1)[1][:12]
+    with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    reader = PostgresBackend(re.sub(r"//[^@/]*@", f"//{role}@", pg_schema_dsn))
+    try:
+        await reader.open()
+        listed = await catalogue_for(reader)
+        assert (await listed.call("listRecords_T", {})).payload["records"][0]["fields"] == {"x": "a"}
+        refused = await listed.call("createTable", {"name": "U", "columns": [{"name": "x", "type": "TEXT"}]})
+        assert refused.payload["error"]["code"] == "permission_denied", refused.text
+        refused = await listed.call("createRecords_T", {"records": [{"x": "b"}]})
+        assert refused.payload["error"]["code"] == "permission_denied", refused.text
+    finally:
+        await reader.aclose()
+        with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
 
 
 def test_postgres_tests_fail_instead_of_skipping_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,19 +76,43 @@ BUMP_SCHEMA_VERSION = (
 
 
 def is_postgres_url(db: str | Path) -> bool:
-    return isinstance(db, str) and db.lower().startswith(POSTGRES_SCHEMES)
+    return _as_url(db) is not None
+
+
+def _as_url(db: str | Path) -> str | None:
+    """`db` as a PostgreSQL URL, or None. A URL that went through Path() lost one slash; it is restored,
+    so that it never becomes a SQLite file named after the connection string (password included)."""
+    text = str(db)
+    if text.lower().startswith(POSTGRES_SCHEMES):
+        return text
+    if isinstance(db, Path) and text.lower().startswith(("postgresql:/", "postgres:/")):
+        scheme, _, rest = text.partition(":/")
+        return f"{scheme}://{rest}"
+    return None
 
 
 def open_local_store(db: str | Path) -> Backend:
     """The embedded store on the engine `db` names: a `postgresql://` URL, or a SQLite file path / ":memory:".
 
-    The backend still has to be opened (`await backend.open()`). psycopg is imported only for PostgreSQL.
+    This is what TABLES_MCP_DB selects. The backend still has to be opened (`await backend.open()`);
+    psycopg is imported only for PostgreSQL, so that the SQLite path starts as fast as before.
     """
-    if is_postgres_url(db):
+    url = _as_url(db)
+    if url is not None:
         from .postgres import PostgresBackend
 
-        return PostgresBackend(str(db))
+        return PostgresBackend(url)
     return LocalBackend(Path(db).expanduser() if str(db) != ":memory:" else ":memory:")
+
+
+def describe_store(db: str | Path) -> str:
+    """Where the store is, fit to print or log: a file path, or the URL without its password."""
+    url = _as_url(db)
+    if url is None:
+        return str(db)
+    from .postgres import redact_dsn
+
+    return redact_dsn(url)
 
 
 class LocalBackend:

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS _tm_columns (
 CREATE TABLE IF NOT EXISTS _tm_meta (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO _tm_meta VALUES ('schema_version', '0') ON CONFLICT DO NOTHING;
 """
+METADATA_EXISTS = (
+    "SELECT to_regclass('_tm_tables') IS NOT NULL AND to_regclass('_tm_columns') IS NOT NULL "
+    "AND to_regclass('_tm_meta') IS NOT NULL"
+)
 # Serialises schema changes (and the first creation of the metadata tables) per database schema,
 # across every process sharing the database; released at commit or rollback.
 LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('tables-mcp:' || coalesce(current_schema(), '')))"
@@ -115,9 +119,12 @@ class PostgresBackend:
             conn = await psycopg.AsyncConnection.connect(self.dsn, **kwargs)
             try:
                 await _configure(conn)
-                async with conn.transaction():
-                    await conn.execute(LOCK_SCHEMA)
-                    await conn.execute(SCHEMA_SQL)
+                cursor = await conn.execute(METADATA_EXISTS)
+                row = await cursor.fetchone()
+                if not (row and row[0]):  # a role without CREATE on the schema can use an existing store
+                    async with conn.transaction():
+                        await conn.execute(LOCK_SCHEMA)
+                        await conn.execute(SCHEMA_SQL)
             finally:
                 await conn.close()
             pool = AsyncConnectionPool(
