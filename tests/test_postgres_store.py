@@ -412,6 +412,11 @@ async def test_unreachable_server_is_unavailable_and_retryable_without_the_passw
     assert error.code is ErrorCode.UNAVAILABLE and error.retryable
     assert "Sup3rSecret" not in error.message and "Sup3rSecret" not in error.to_text()
     assert "postgresql://ana:***@127.0.0.1" in error.message
+    for malformed in ("postgresql://u:Sup3rSecret@[::1/x", "postgresql://u:Sup3rSecret@h/x?bogus=1"):
+        with pytest.raises(TablesError) as bad:
+            await PostgresBackend(malformed).open()
+        assert bad.value.code is ErrorCode.INVALID_ARGUMENT and "Sup3rSecret" not in bad.value.to_text()
+        assert "Sup3rSecret" not in redact_dsn(malformed)
     closed = PostgresBackend("postgresql://u:pw@127.0.0.1:1/x")
     with pytest.raises(TablesError) as not_open:
         await closed.list_tables()

@@ -111,7 +111,9 @@ class PostgresBackend:
         except psycopg.ProgrammingError as exc:
             message = _redact(str(exc), self._secrets)
             raise TablesError(
-                ErrorCode.UNAVAILABLE, f"Not a valid PostgreSQL connection string: {self.where} ({message})"
+                ErrorCode.INVALID_ARGUMENT,
+                f"Not a valid PostgreSQL connection string: {self.where} ({message})",
+                hint="Fix TABLES_MCP_DB: postgresql://user:password@host:port/database",
             ) from None
         with self._map_errors(opening=True):
             # One direct connection first: it reports a wrong host or password clearly, and creates
@@ -432,11 +434,11 @@ def _secrets_of(dsn: str) -> tuple[str, ...]:
     if password:
         found.add(str(password))
     if _is_url(dsn):
-        parts = urlsplit(dsn)
-        userinfo = parts.netloc.rpartition("@")[0]
+        userinfo = dsn.partition("://")[2].split("/", 1)[0].split("?", 1)[0].rpartition("@")[0]
         if ":" in userinfo:
             found.add(userinfo.partition(":")[2])
-        found.update(value for key, value in _query_pairs(parts.query) if key == "password")
+        query = dsn.partition("?")[2].split("#", 1)[0]
+        found.update(value for key, value in _query_pairs(query) if key == "password")
     else:
         found.update(match.group(2).strip("'") for match in _KV_PASSWORD.finditer(dsn))
     return tuple(sorted((item for item in found if item), key=len, reverse=True))
@@ -463,7 +465,10 @@ def redact_dsn(dsn: str) -> str:
     """The connection string as it may be shown: `postgresql://user:***@host:port/db`, never the password."""
     if not _is_url(dsn):
         return _KV_PASSWORD.sub(lambda m: m.group(1) + "***", dsn)
-    parts = urlsplit(dsn)
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:  # not even a URL: show no more than its scheme and host part's end
+        return _redact(dsn, _secrets_of(dsn))
     userinfo, at, host = parts.netloc.rpartition("@")
     if ":" in userinfo:
         userinfo = userinfo.partition(":")[0] + ":***"
