@@ -291,8 +291,6 @@ def _pg_time(value: time) -> str:
     return value.strftime("%H:%M:%S")
 
 
-
-
 def _pg_date(value: date) -> str:
     return value.isoformat()
 
