@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -19,31 +20,49 @@ from typing import Any
 import anyio
 
 from . import __version__
+from .audit import AuditLog
 from .backends.base import Backend
-from .backends.local import LocalBackend
+from .backends.kintone import KintoneBackend
+from .backends.local import describe_store, open_local_store
 from .config import ConfigError, Settings, load_settings
 from .errors import TablesError
-from .server import in_process_client, serve_stdio
+from .server import CallGate, CallLimits, in_process_client, serve_stdio
 from .tools import Catalogue, ToolOptions
+from .transports import HttpOptions, is_loopback, serve_http
 
 log = logging.getLogger("tables_mcp")
 
 
+# Flags shared by every command; each also reads TABLES_MCP_<FLAG> (see config.Settings).
+FLAGS: list[tuple[str, dict[str, Any]]] = [
+    ("--backend", {"choices": ["local", "kintone"], "help": "tables backend (kintone reads KINTONE_* variables)"}),
+    ("--db", {"help": "embedded store: a SQLite file path or a postgresql:// URL"}),
+    ("--transport", {"choices": ["stdio", "sse", "http"], "help": "MCP transport (default stdio)"}),
+    ("--host", {"help": "HTTP transports: address to listen on (default 127.0.0.1)"}),
+    ("--port", {"type": int, "help": "HTTP transports: port (default 8000)"}),
+    ("--stateless", {"action": "store_const", "const": True, "help": "streamable HTTP without sessions"}),
+    ("--allowed-hosts", {"help": "extra Host names accepted over HTTP (comma-separated), e.g. behind a proxy"}),
+    ("--max-concurrency", {"type": int, "help": "tool calls run at once; more wait, then get a retryable error"}),
+    ("--request-timeout", {"type": float, "help": "seconds a read may take (default 60)"}),
+    ("--max-body-bytes", {"type": int, "help": "largest HTTP request body (default 10 MiB)"}),
+    ("--audit-log", {"help": "file for the JSON-lines audit log of writes (default: stderr)"}),
+    ("--read-only", {"action": "store_const", "const": True, "help": "register no write tools at all"}),
+    ("--tables", {"help": "comma-separated table ids or names to expose (default: all)"}),
+    ("--disable-tools", {"help": "comma-separated tool names to leave out"}),
+    ("--tool-mode", {"choices": ["auto", "generic", "per-table"], "help": "per-table tools or generic ones"}),
+    ("--per-table-limit", {"type": int, "help": "auto mode: per-table tools up to this many tables (10)"}),
+    ("--log-level", {"help": "DEBUG, INFO, WARNING or ERROR (logs go to stderr)"}),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--backend", choices=["local"], help="tables backend (env TABLES_MCP_BACKEND)")
-    common.add_argument("--transport", choices=["stdio"], help="MCP transport (env TABLES_MCP_TRANSPORT)")
-    common.add_argument("--db", help="embedded store file (env TABLES_MCP_DB)")
-    common.add_argument("--read-only", action="store_const", const=True, help="register no write tools")
-    common.add_argument("--tables", help="comma-separated table ids or names to expose (default: all)")
-    common.add_argument("--disable-tools", help="comma-separated tool names to leave out")
-    common.add_argument("--tool-mode", choices=["auto", "generic", "per-table"])
-    common.add_argument("--per-table-limit", type=int, help="auto mode: per-table tools up to this many tables")
-    common.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)")
-
+    for flag, options in FLAGS:
+        # SUPPRESS: a flag given before the command must not be reset by the command's own copy of it.
+        common.add_argument(flag, default=argparse.SUPPRESS, **options)
     parser = argparse.ArgumentParser(
         prog="tables-mcp",
-        description="MCP server giving AI agents typed access to tables. With no command it serves MCP on stdio.",
+        description="MCP server giving AI agents typed access to tables. With no command it serves MCP.",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"tables-mcp {__version__}")
@@ -59,20 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    flags = {
-        key: getattr(args, key, None)
-        for key in (
-            "backend",
-            "transport",
-            "db",
-            "read_only",
-            "tables",
-            "disable_tools",
-            "tool_mode",
-            "per_table_limit",
-            "log_level",
-        )
-    }
+    flags = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"), None) for flag, _ in FLAGS}
     try:
         if args.command == "demo":
             flags["db"] = str(Path(tempfile.mkdtemp(prefix="tables-mcp-demo-")) / "demo.db")
@@ -80,23 +86,38 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(
             stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        serving = args.command in (None, "serve")
+        if serving:
+            check_network_safety(settings)
         code = anyio.run(_run, args, settings)
     except ConfigError as exc:
         print(f"tables-mcp: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except TablesError as exc:
-        print(f"tables-mcp: {exc.message} {exc.hint or ''}".rstrip(), file=sys.stderr)
+        details = "".join(f"; {fe.describe()}" for fe in exc.field_errors)
+        print(f"tables-mcp: {exc.message}{details} {exc.hint or ''}".rstrip(), file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         code = 130
     raise SystemExit(code)
 
 
+def check_network_safety(settings: Settings) -> None:
+    """Refuse to serve over the network without a token: anyone who can reach the port could write."""
+    if settings.transport == "stdio" or settings.auth_token is not None or is_loopback(settings.host):
+        return
+    raise ConfigError(
+        f"refusing to listen on {settings.host} without authentication; set TABLES_MCP_AUTH_TOKEN to a long random "
+        "secret (clients then send 'Authorization: Bearer <token>'), or listen on --host 127.0.0.1"
+    )
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_catalogue(settings) as catalogue:
-        if args.command in (None, "serve"):
-            _greet_terminal(settings)
-            await serve_stdio(catalogue)
+    serving = args.command in (None, "serve")
+    audit = AuditLog(settings.audit_log) if serving else None
+    async with open_catalogue(settings, audit) as catalogue:
+        if serving:
+            await _serve(catalogue, settings)
             return 0
         if args.command == "tools":
             return await _print_tools(catalogue)
@@ -107,12 +128,32 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(catalogue)
 
 
+async def _serve(catalogue: Catalogue, settings: Settings) -> None:
+    gate = CallGate(CallLimits(max_concurrency=settings.max_concurrency, read_timeout=settings.request_timeout))
+    if settings.transport == "stdio":
+        _greet_terminal(settings)
+        await serve_stdio(catalogue, gate)
+        return
+    options = HttpOptions(
+        transport=settings.transport,
+        host=settings.host,
+        port=settings.port,
+        auth_token=settings.auth_token.get_secret_value() if settings.auth_token else None,
+        stateless=settings.stateless,
+        max_body_bytes=settings.max_body_bytes,
+        allowed_hosts=settings.allowed_hosts,
+    )
+    await serve_http(catalogue, gate, options)
+
+
 def open_backend(settings: Settings) -> Backend:
-    return LocalBackend(settings.db_path)
+    if settings.backend == "kintone":
+        return KintoneBackend.from_env(os.environ)
+    return open_local_store(settings.store)
 
 
 @asynccontextmanager
-async def open_catalogue(settings: Settings) -> AsyncIterator[Catalogue]:
+async def open_catalogue(settings: Settings, audit: AuditLog | None = None) -> AsyncIterator[Catalogue]:
     backend = open_backend(settings)
     await backend.open()
     try:
@@ -123,20 +164,25 @@ async def open_catalogue(settings: Settings) -> AsyncIterator[Catalogue]:
             tables=settings.tables,
             disabled_tools=settings.disable_tools,
         )
-        catalogue = Catalogue(backend, options)
+        catalogue = Catalogue(backend, options, audit=audit)
         await catalogue.refresh(force=True)
+        catalogue.check_options()
         yield catalogue
     finally:
         await backend.aclose()
+        if audit is not None:
+            audit.close()
 
 
 def _greet_terminal(settings: Settings) -> None:
     if not sys.stdin.isatty():
         return
-    config = {"mcpServers": {"tables": {"command": "tables-mcp", "env": {"TABLES_MCP_DB": str(settings.db_path)}}}}
+    store = describe_store(settings.store) if settings.backend == "local" else settings.backend
+    env = {"TABLES_MCP_DB": store} if settings.backend == "local" else {"TABLES_MCP_BACKEND": settings.backend}
+    config = {"mcpServers": {"tables": {"command": "tables-mcp", "env": env}}}
     print(
         "tables-mcp is an MCP server and is now waiting for an MCP client on stdin/stdout.\n"
-        f"Store: {settings.db_path}\n"
+        f"Store: {store}\n"
         "Add it to a client (Claude Desktop's claude_desktop_config.json, Cursor's mcp.json) like this:\n"
         f"{json.dumps(config, indent=2)}\n"
         "Or try it here: `tables-mcp demo`, `tables-mcp tools`, `tables-mcp call listTables`. Ctrl-C stops.",

@@ -1,5 +1,7 @@
 """Settings from flags and the environment, checked loudly at start.
 
+ConfigError (defined in errors) is what a configuration problem raises; it is re-exported here.
+
 Every flag also reads `TABLES_MCP_<FLAG>`; a `TABLES_MCP_*` variable we do not know is an error,
 because a mistyped "read-only" must never mean read-write.
 """
@@ -7,26 +9,34 @@ because a mistyped "read-only" must never mean read-write.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings"]
+
 ENV_PREFIX = "TABLES_MCP_"
-
-
-class ConfigError(Exception):
-    """A configuration problem, explained in one line with its fix."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False)
 
-    backend: Literal["local"] = "local"
-    transport: Literal["stdio"] = "stdio"
-    db: str | None = Field(default=None, description="SQLite file of the embedded store.")
+    backend: Literal["local", "kintone"] = "local"
+    transport: Literal["stdio", "sse", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    stateless: bool = False
+    auth_token: SecretStr | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    max_concurrency: int = Field(default=16, ge=1)
+    request_timeout: float = Field(default=60.0, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    audit_log: str | None = None
+    db: str | None = Field(default=None, description="Embedded store: a SQLite file path or a postgresql:// URL.")
     read_only: bool = False
     tables: tuple[str, ...] | None = None
     disable_tools: tuple[str, ...] = ()
@@ -34,7 +44,7 @@ class Settings(BaseSettings):
     per_table_limit: int = Field(default=10, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
-    @field_validator("tables", "disable_tools", mode="before")
+    @field_validator("tables", "disable_tools", "allowed_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -47,10 +57,11 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @property
-    def db_path(self) -> Path:
+    def store(self) -> str:
+        """Where the embedded store is: TABLES_MCP_DB as given, else a file in the user's data directory."""
         if self.db:
-            return Path(self.db).expanduser()
-        return platformdirs.user_data_path("tables-mcp", appauthor=False) / "tables.db"
+            return self.db
+        return str(platformdirs.user_data_path("tables-mcp", appauthor=False) / "tables.db")
 
 
 def known_env_names() -> set[str]:
@@ -59,8 +70,13 @@ def known_env_names() -> set[str]:
 
 def load_settings(overrides: dict[str, object]) -> Settings:
     """Settings from the environment, with command-line values taking precedence."""
+    # TABLES_MCP_TEST_* belong to the test suite (e.g. TABLES_MCP_TEST_PG_DSN), not to the server.
     unknown = sorted(
-        key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in known_env_names()
+        key
+        for key in os.environ
+        if key.upper().startswith(ENV_PREFIX)
+        and not key.upper().startswith(ENV_PREFIX + "TEST_")
+        and key.upper() not in known_env_names()
     )
     if unknown:
         raise ConfigError(
@@ -72,4 +88,5 @@ def load_settings(overrides: dict[str, object]) -> Settings:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "setting"
         flag = "--" + name.replace("_", "-")
-        raise ConfigError(f"{flag} / {ENV_PREFIX}{name.upper()}: {first['msg']} (got {first.get('input')!r})") from exc
+        shown = "***" if name == "auth_token" else repr(first.get("input"))
+        raise ConfigError(f"{flag} / {ENV_PREFIX}{name.upper()}: {first['msg']} (got {shown})") from exc

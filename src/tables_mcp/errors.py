@@ -13,6 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 
+class ConfigError(Exception):
+    """A configuration problem found at start, explained in one line with its fix (not a tool error)."""
+
+
 class ErrorCode(StrEnum):
     INVALID_ARGUMENT = "invalid_argument"
     UNAUTHENTICATED = "unauthenticated"

@@ -51,9 +51,9 @@ def _base_value_schema(column: Column) -> Schema:
     if kind is ColumnType.NUMBER:
         schema = {"type": "number"}
         if column.minimum is not None:
-            schema["minimum"] = column.minimum
+            schema["minimum"] = _plain_number(column.minimum)
         if column.maximum is not None:
-            schema["maximum"] = column.maximum
+            schema["maximum"] = _plain_number(column.maximum)
         return schema
     if kind is ColumnType.BOOLEAN:
         return {"type": "boolean"}
@@ -76,6 +76,10 @@ def _base_value_schema(column: Column) -> Schema:
     if kind is ColumnType.SUBTABLE:
         return {"type": "array", "items": row_schema(column.subcolumns or ())}
     return {}
+
+
+def _plain_number(value: float) -> float | int:
+    return int(value) if value.is_integer() else value
 
 
 def _allow_null(schema: Schema) -> Schema:

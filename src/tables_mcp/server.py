@@ -8,20 +8,24 @@ content, and tells clients when the tool list changes.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import mcp.types as types
 from mcp.client.session import ClientSession
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from . import __version__
-from .tools import Catalogue, ToolSpec
+from .errors import ErrorCode, TablesError
+from .tools import Catalogue, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
 
@@ -53,21 +57,83 @@ def _annotations(spec: ToolSpec) -> types.ToolAnnotations:
     )
 
 
-def build_server(catalogue: Catalogue) -> Server[Any, Any]:
+@dataclass
+class CallLimits:
+    """Limits that keep one client from starving the others."""
+
+    max_concurrency: int = 16
+    queue_timeout: float = 10.0  # how long a call may wait for a free slot before a retryable error
+    read_timeout: float = 60.0  # reads only: a write that started is never abandoned half-way
+
+
+class CallGate:
+    """Admits tool calls: bounded concurrency, a bounded wait, and no new calls while shutting down."""
+
+    def __init__(self, limits: CallLimits) -> None:
+        self.limits = limits
+        self._limiter = anyio.CapacityLimiter(limits.max_concurrency)
+        self.draining = False
+
+    @property
+    def in_flight(self) -> int:
+        return self._limiter.borrowed_tokens
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.draining:
+            raise TablesError(
+                ErrorCode.UNAVAILABLE,
+                "The server is shutting down and takes no new calls.",
+                retry_after=5.0,
+                hint="Retry on another replica or after the restart.",
+            )
+        acquired = False
+        with anyio.move_on_after(self.limits.queue_timeout):
+            await self._limiter.acquire()
+            acquired = True
+        if not acquired:
+            raise TablesError(
+                ErrorCode.RATE_LIMITED,
+                f"The server is at its limit of {self.limits.max_concurrency} concurrent tool calls.",
+                retry_after=1.0,
+            )
+        try:
+            yield
+        finally:
+            self._limiter.release()
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new calls, then wait (bounded) for the ones in flight."""
+        self.draining = True
+        with anyio.move_on_after(timeout):
+            while self.in_flight:
+                await anyio.sleep(0.05)
+
+
+def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[Any, Any]:
     server: Server[Any, Any] = Server("tables-mcp", version=__version__, instructions=INSTRUCTIONS)
+    gate = gate or CallGate(CallLimits())
+    sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
+        sessions.add(server.request_context.session)
         await catalogue.refresh()
         return [to_mcp_tool(spec) for spec in catalogue.tool_specs()]
 
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        changed = await catalogue.refresh()
+        context = server.request_context
+        sessions.add(context.session)
         before = catalogue.version
-        outcome = await catalogue.call(name, arguments)
-        if changed or catalogue.version != before:
-            await _notify_tools_changed(server)
+        try:
+            async with gate.slot():
+                await catalogue.refresh()
+                outcome = await _run_call(catalogue, gate, name, arguments, _client_of(context))
+        except TablesError as exc:
+            outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
+        if catalogue.version != before:
+            await _notify_tools_changed(list(sessions))
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=outcome.text)],
             structuredContent=outcome.payload,
@@ -77,19 +143,47 @@ def build_server(catalogue: Catalogue) -> Server[Any, Any]:
     return server
 
 
-async def _notify_tools_changed(server: Server[Any, Any]) -> None:
+async def _run_call(
+    catalogue: Catalogue, gate: CallGate, name: str, arguments: dict[str, Any], client: str | None
+) -> ToolOutcome:
+    spec = next((s for s in catalogue.tool_specs() if s.name == name), None)
+    if spec is None or not spec.hints.read_only:
+        return await catalogue.call(name, arguments, client)
     try:
-        await server.request_context.session.send_tool_list_changed()
-    except Exception:  # a client that went away must not fail the call that changed the tables
-        log.debug("could not send tools/list_changed", exc_info=True)
+        with anyio.fail_after(gate.limits.read_timeout):
+            return await catalogue.call(name, arguments, client)
+    except TimeoutError:
+        raise TablesError(
+            ErrorCode.UNAVAILABLE,
+            f"{name} took longer than {gate.limits.read_timeout:g} s.",
+            retry_after=1.0,
+            hint="Retry, or ask for fewer records (limit, filter, fields).",
+        ) from None
+
+
+def _client_of(context: Any) -> str | None:
+    """Who is calling, for the audit log: the MCP client's name, and its HTTP session if any."""
+    params = getattr(context.session, "client_params", None)
+    name = f"{params.clientInfo.name}/{params.clientInfo.version}" if params is not None else None
+    request = getattr(context, "request", None)
+    session_id = request.headers.get("mcp-session-id") if request is not None else None
+    return f"{name} session {session_id[:12]}" if session_id else name
+
+
+async def _notify_tools_changed(sessions: list[ServerSession]) -> None:
+    for session in sessions:
+        try:
+            await session.send_tool_list_changed()
+        except Exception:  # a client that went away must not fail the call that changed the tables
+            log.debug("could not send tools/list_changed", exc_info=True)
 
 
 def initialization_options(server: Server[Any, Any]) -> InitializationOptions:
     return server.create_initialization_options(NotificationOptions(tools_changed=True))
 
 
-async def serve_stdio(catalogue: Catalogue) -> None:
-    server = build_server(catalogue)
+async def serve_stdio(catalogue: Catalogue, gate: CallGate | None = None) -> None:
+    server = build_server(catalogue, gate)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, initialization_options(server))
 

@@ -119,9 +119,9 @@ def _describe(kind: str, details: dict[str, Any], sent: Any) -> tuple[str, Any]:
             return f"{shown} is not a time HH:MM or HH:MM:SS", None
         return f"{shown} does not match {details.get('pattern')}", None
     if kind in ("Minimum", "ExclusiveMinimum"):
-        return f"{shown} is below the minimum", details.get("limit")
+        return f"{shown} is below the minimum", _plain_number(details.get("limit"))
     if kind in ("Maximum", "ExclusiveMaximum"):
-        return f"{shown} is above the maximum", details.get("limit")
+        return f"{shown} is above the maximum", _plain_number(details.get("limit"))
     if kind == "MinItems":
         return f"{len(sent)} item(s) sent; at least {details.get('limit')} required", None
     if kind == "MaxItems":
@@ -133,6 +133,11 @@ def _describe(kind: str, details: dict[str, Any], sent: Any) -> tuple[str, Any]:
     if kind == "UniqueItems":
         return f"{shown} contains duplicates", None
     return f"{shown} is invalid", None
+
+
+def _plain_number(value: Any) -> Any:
+    """1000.0 -> 1000, so that a limit reads as the user wrote it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _dedupe(problems: Iterable[FieldError]) -> list[FieldError]:

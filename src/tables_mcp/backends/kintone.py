@@ -47,8 +47,7 @@ from urllib.parse import urlencode, urlsplit
 
 import anyio
 
-from ..config import ConfigError
-from ..errors import ErrorCode, FieldError, TablesError, invalid_argument, not_found, unsupported
+from ..errors import ConfigError, ErrorCode, FieldError, TablesError, invalid_argument, not_found, unsupported
 from ..http import ErrorResponse, HttpClient, HttpSettings, RetryPolicy, status_error
 from ..model import (
     BoolGroup,
