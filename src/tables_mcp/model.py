@@ -6,6 +6,7 @@ because they cross the hot path thousands at a time; everything else is a pydant
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -213,6 +214,27 @@ class Page:
     records: list[Record]
     next_cursor: str | None = None
     total_count: int | None = None
+
+
+ProgressSink = Callable[[int, int, str], Awaitable[None]]
+
+
+@dataclass
+class WriteProgress:
+    """What a batch write has committed so far; backends report each committed part as it lands.
+
+    If the call is cancelled, `written_ids` says exactly which records were written.
+    """
+
+    total: int
+    sink: ProgressSink | None = None
+    written_ids: list[str] = field(default_factory=list)
+
+    async def wrote(self, record_ids: list[str]) -> None:
+        self.written_ids.extend(record_ids)
+        if self.sink is not None:
+            done = len(self.written_ids)
+            await self.sink(done, self.total, f"{done} of {self.total} records written")
 
 
 @dataclass(frozen=True)

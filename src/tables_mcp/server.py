@@ -12,7 +12,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp.types as types
@@ -25,7 +25,7 @@ from mcp.shared.memory import create_connected_server_and_client_session
 
 from . import __version__
 from .errors import ErrorCode, TablesError
-from .tools import Catalogue, ToolOutcome, ToolSpec
+from .tools import CallHooks, Catalogue, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
 
@@ -115,6 +115,11 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
     gate = gate or CallGate(CallLimits())
     sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
 
+    @server.set_logging_level()
+    async def set_logging_level(level: types.LoggingLevel) -> None:
+        # Advertises the logging capability; the messages we send (cancellations) are all worth seeing.
+        return None
+
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
         sessions.add(server.request_context.session)
@@ -129,7 +134,7 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
         try:
             async with gate.slot():
                 await catalogue.refresh()
-                outcome = await _run_call(catalogue, gate, name, arguments, _client_of(context))
+                outcome = await _run_call(catalogue, gate, name, arguments, _client_of(context), _hooks(context))
         except TablesError as exc:
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
         if catalogue.version != before:
@@ -144,14 +149,14 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
 
 
 async def _run_call(
-    catalogue: Catalogue, gate: CallGate, name: str, arguments: dict[str, Any], client: str | None
+    catalogue: Catalogue, gate: CallGate, name: str, arguments: dict[str, Any], client: str | None, hooks: CallHooks
 ) -> ToolOutcome:
     spec = next((s for s in catalogue.tool_specs() if s.name == name), None)
     if spec is None or not spec.hints.read_only:
-        return await catalogue.call(name, arguments, client)
+        return await catalogue.call(name, arguments, client, hooks)
     try:
         with anyio.fail_after(gate.limits.read_timeout):
-            return await catalogue.call(name, arguments, client)
+            return await catalogue.call(name, arguments, client, hooks)
     except TimeoutError:
         raise TablesError(
             ErrorCode.UNAVAILABLE,
@@ -159,6 +164,23 @@ async def _run_call(
             retry_after=1.0,
             hint="Retry, or ask for fewer records (limit, filter, fields).",
         ) from None
+
+
+def _hooks(context: Any) -> CallHooks:
+    """Progress notifications (when the client sent a progress token) and log messages for this call."""
+    session: ServerSession = context.session
+    token: str | int | None = context.meta.progressToken if context.meta is not None else None
+
+    async def progress(done: int, total: int, message: str) -> None:
+        assert token is not None
+        await session.send_progress_notification(token, done, total, message, related_request_id=context.request_id)
+
+    async def log_message(level: str, data: dict[str, Any]) -> None:
+        await session.send_log_message(
+            cast(types.LoggingLevel, level), data, logger="tables-mcp", related_request_id=context.request_id
+        )
+
+    return CallHooks(progress=progress if token is not None else None, log=log_message)
 
 
 def _client_of(context: Any) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table
+from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
 
 
 class Backend(Protocol):
@@ -32,8 +32,13 @@ class Backend(Protocol):
 
     async def get_record(self, table: Table, record_id: str) -> Record: ...
 
-    async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
-        """Insert rows; raise TablesError with `written`/`failed` set if only some were written."""
+    async def create_records(
+        self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> list[Record]:
+        """Insert rows; raise TablesError with `written`/`failed` set if only some were written.
+
+        Each committed part is reported to `progress`; on cancellation, parts already sent finish and
+        are reported, and no new part starts."""
         ...
 
     async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record: ...

@@ -61,6 +61,7 @@ from ..model import (
     Page,
     Record,
     Table,
+    WriteProgress,
 )
 
 log = logging.getLogger("tables_mcp.backends.kintone")
@@ -819,44 +820,54 @@ class KintoneBackend:
 
     # -- writing records -------------------------------------------------------------------------
 
-    async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
+    async def create_records(
+        self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> list[Record]:
         encoded = encode_rows(table, rows)
         chunks = [
             _Chunk(start, encoded[start : start + RECORDS_PER_WRITE])
             for start in range(0, len(encoded), RECORDS_PER_WRITE)
         ]
-        await self._send_chunks(table, chunks)
+        await self._send_chunks(table, chunks, progress)
         written = await self._written_records(table, rows, chunks)
         failed = [chunk for chunk in chunks if chunk.ids is None]
         if not failed:
             return written
         raise _partial_create_error(rows, chunks, written)
 
-    async def _send_chunks(self, table: Table, chunks: list[_Chunk]) -> None:
+    async def _send_chunks(self, table: Table, chunks: list[_Chunk], progress: WriteProgress | None) -> None:
         limiter = anyio.CapacityLimiter(self.create_concurrency)
         systemic: list[TablesError] = []
 
         async def send(chunk: _Chunk) -> None:
-            async with limiter:
+            async with limiter:  # a cancelled call starts no new request here
                 if systemic:
                     # After an outage, auth or rate failure, sending more would only fail the same way.
                     chunk.skipped_because = systemic[0]
                     return
-                try:
-                    body = await self._send("POST", "records", body={"app": table.id, "records": chunk.rows})
-                    with _shape_check("records"):
-                        ids = [str(record_id) for record_id in body["ids"]]
-                    if len(ids) != len(chunk.rows):
-                        raise TablesError(ErrorCode.BACKEND_ERROR, "Kintone returned a different number of ids.")
-                    chunk.ids = ids
-                except TablesError as exc:
-                    chunk.error = exc
-                    if exc.code is not ErrorCode.INVALID_ARGUMENT:
-                        systemic.append(exc)
+                # A request already sent completes even if the call is cancelled: its records are then
+                # known to be written (and reported) rather than maybe written.
+                with anyio.CancelScope(shield=True):
+                    await self._send_chunk(table, chunk, systemic)
+                    if chunk.ids is not None and progress is not None:
+                        await progress.wrote(chunk.ids)
 
         async with anyio.create_task_group() as group:
             for chunk in chunks:
                 group.start_soon(send, chunk)
+
+    async def _send_chunk(self, table: Table, chunk: _Chunk, systemic: list[TablesError]) -> None:
+        try:
+            body = await self._send("POST", "records", body={"app": table.id, "records": chunk.rows})
+            with _shape_check("records"):
+                ids = [str(record_id) for record_id in body["ids"]]
+            if len(ids) != len(chunk.rows):
+                raise TablesError(ErrorCode.BACKEND_ERROR, "Kintone returned a different number of ids.")
+            chunk.ids = ids
+        except TablesError as exc:
+            chunk.error = exc
+            if exc.code is not ErrorCode.INVALID_ARGUMENT:
+                systemic.append(exc)
 
     async def _written_records(self, table: Table, rows: list[dict[str, Any]], chunks: list[_Chunk]) -> list[Record]:
         """The written records as Kintone now has them (computed fields included), in input order."""

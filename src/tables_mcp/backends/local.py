@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import ErrorCode, TablesError, invalid_argument, not_found
-from ..model import Capabilities, ColumnSpec, ColumnType, ListQuery, Page, Record, Table
+from ..model import Capabilities, ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .sql import (
     COLUMN_FIELDS,
     SQLITE,
@@ -259,8 +259,16 @@ class LocalBackend:
 
     # -- records ---------------------------------------------------------------------------------
 
-    async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
-        return await self._run(self._create_sync, table, rows)
+    async def create_records(
+        self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> list[Record]:
+        # One short transaction: once started it completes, so that a cancelled call still knows
+        # exactly what was written.
+        with anyio.CancelScope(shield=True):
+            records = await self._run(self._create_sync, table, rows)
+            if progress is not None:
+                await progress.wrote([record["id"] for record in records])
+        return records
 
     def _create_sync(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
         sql_names = self._sql(table)

@@ -21,12 +21,13 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import ErrorCode, TablesError, invalid_argument, not_found
-from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table
+from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .local import BUMP_SCHEMA_VERSION, CAPABILITIES
 from .sql import (
     COLUMN_FIELDS,
@@ -269,7 +270,18 @@ class PostgresBackend:
 
     # -- records ---------------------------------------------------------------------------------
 
-    async def create_records(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
+    async def create_records(
+        self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> list[Record]:
+        # One short transaction: once started it completes, so that a cancelled call still knows
+        # exactly what was written.
+        with anyio.CancelScope(shield=True):
+            records = await self._insert(table, rows)
+            if progress is not None:
+                await progress.wrote([record["id"] for record in records])
+        return records
+
+    async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
         sql_names = await self._sql(table)
         encoded = [encode_row(POSTGRES, table, row, index) for index, row in enumerate(rows)]
         writable = [col for col in table.columns if col.writable]
