@@ -117,3 +117,29 @@ def test_env_read_only_is_honoured(tmp_path: Path) -> None:
     proc = run_cli(tmp_path / "x.db", "tools", TABLES_MCP_READ_ONLY="true")
     assert proc.returncode == 0
     assert "## createTable" not in proc.stdout and "## listTables" in proc.stdout
+
+
+def test_doctor_on_a_healthy_store(tmp_path: Path) -> None:
+    db = tmp_path / "doc.db"
+    run_cli(db, "call", "createTable", json.dumps({"name": "Notes", "columns": [{"name": "Text", "type": "TEXT"}]}))
+    proc = run_cli(db, "doctor", TABLES_MCP_AUTH_TOKEN="very-secret-token")
+    assert proc.returncode == 0, proc.stdout
+    assert "ok    read 'Notes'" in proc.stdout and "ok    writes allowed" in proc.stdout
+    assert "tools/list is" in proc.stdout and "createRecords_Notes" in proc.stdout
+    assert "TABLES_MCP_AUTH_TOKEN=***" in proc.stdout and "very-secret-token" not in proc.stdout
+    assert proc.stdout.rstrip().endswith("All checks passed.")
+
+
+def test_doctor_on_a_broken_configuration(tmp_path: Path) -> None:
+    proc = run_cli(tmp_path / "doc.db", "doctor", "--tables", "Missing", "--disable-tools", "dropTable")
+    assert proc.returncode == 1
+    assert "FAIL  tool configuration" in proc.stdout
+    assert "no table named Missing" in proc.stdout and "no tool matches 'dropTable'" in proc.stdout
+    assert "fix: correct --tables / --disable-tools" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_doctor_names_a_missing_kintone_setting(tmp_path: Path) -> None:
+    proc = run_cli(tmp_path / "x.db", "doctor", "--backend", "kintone")
+    assert proc.returncode == 1
+    assert "KINTONE_BASE_URL is not set" in proc.stdout

@@ -25,6 +25,7 @@ from .backends.base import Backend
 from .backends.kintone import KintoneBackend
 from .backends.local import describe_store, open_local_store
 from .config import ConfigError, Settings, load_settings
+from .doctor import run_doctor
 from .errors import TablesError
 from .server import CallGate, CallLimits, in_process_client, serve_stdio
 from .tools import Catalogue, ToolOptions
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
     commands.add_parser("demo", parents=[common], help="run a short scripted session on a throw-away store")
+    commands.add_parser("doctor", parents=[common], help="check the configuration and the backend, with fixes")
     return parser
 
 
@@ -86,10 +88,17 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(
             stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        # stamina reports every scheduled retry at WARNING; retries are routine, so only verbose runs show them.
+        logging.getLogger("stamina").setLevel(
+            logging.INFO if settings.log_level in ("DEBUG", "INFO") else logging.ERROR
+        )
         serving = args.command in (None, "serve")
         if serving:
             check_network_safety(settings)
-        code = anyio.run(_run, args, settings)
+        if args.command == "doctor":
+            code = anyio.run(run_doctor, settings, open_backend)
+        else:
+            code = anyio.run(_run, args, settings)
     except ConfigError as exc:
         print(f"tables-mcp: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

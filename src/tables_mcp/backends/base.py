@@ -24,6 +24,10 @@ class Backend(Protocol):
         """All tables this configuration can see, with their columns."""
         ...
 
+    async def can_write(self) -> bool | None:
+        """Whether writes would be allowed, found out without writing; None when the platform cannot tell."""
+        ...
+
     async def schema_token(self) -> str:
         """A cheap value that changes whenever tables or columns change."""
         ...

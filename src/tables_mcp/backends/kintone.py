@@ -567,6 +567,10 @@ class KintoneBackend:
         await self._load_forms()
         return self._token
 
+    async def can_write(self) -> bool | None:
+        # Kintone has no dry run, and API-token rights cannot be read back: only a write would tell.
+        return None
+
     async def _load_forms(self, force: bool = False, strict: bool = False) -> None:
         async with self._schema_lock:
             fresh = time.monotonic() - self._forms_at < self.schema_check_interval

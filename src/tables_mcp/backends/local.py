@@ -183,6 +183,19 @@ class LocalBackend:
     async def schema_token(self) -> str:
         return await self._run(self._schema_token_sync)
 
+    async def can_write(self) -> bool | None:
+        return await self._run(self._can_write_sync)
+
+    def _can_write_sync(self) -> bool:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):
+                return False
+            raise
+        self.conn.execute("ROLLBACK")
+        return True
+
     def _schema_token_sync(self) -> str:
         row = self.conn.execute("SELECT value FROM _tm_meta WHERE key = 'schema_version'").fetchone()
         return str(row[0])

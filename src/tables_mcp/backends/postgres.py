@@ -181,6 +181,12 @@ class PostgresBackend:
 
     # -- metadata --------------------------------------------------------------------------------
 
+    async def can_write(self) -> bool | None:
+        async with self._connect() as conn:
+            cursor = await conn.execute("SELECT has_table_privilege('_tm_tables', 'INSERT')")
+            row = await cursor.fetchone()
+        return bool(row and row[0])
+
     async def schema_token(self) -> str:
         async with self._connect() as conn:
             cursor = await conn.execute("SELECT value FROM _tm_meta WHERE key = 'schema_version'")
