@@ -185,14 +185,18 @@ async def call(session: ClientSession, tool: str, arguments: dict[str, Any]) -> 
     return result
 
 
+def compact_json_bytes(value: Any) -> int:
+    """Bytes as the SDK puts them on the wire: compact JSON, UTF-8 (pydantic's model_dump_json)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def tools_list_bytes(tools: list[Any]) -> int:
     """Size of the tools array as the server sends it."""
-    dumped = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools]
-    return len(json.dumps(dumped).encode())
+    return compact_json_bytes([t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools])
 
 
 def wire_bytes(result: Any) -> int:
-    return len(json.dumps(result.model_dump(by_alias=True, exclude_none=True, mode="json")).encode())
+    return compact_json_bytes(result.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
 
 def pct(sorted_values: list[float], q: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -150,10 +151,12 @@ class Table(BaseModel):
     columns: tuple[Column, ...] = ()
 
     def column(self, name: str) -> Column | None:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        return None
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        # Looked up for every value of every record written: a dict, not a scan.
+        return {col.name: col for col in self.columns}
 
     @property
     def writable_columns(self) -> tuple[Column, ...]:

@@ -224,11 +224,15 @@ class Catalogue:
         hints: Hints,
         handler: Handler,
         returns_data: bool = False,
+        advertised: Schema | None = None,
     ) -> ToolSpec:
+        """A generic tool; `advertised` is a leaner schema to show when the description carries the rest
+        (arguments are always checked against the full one)."""
         schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
         if required:
             schema["required"] = required
-        return ToolSpec(name, description, schema, hints, handler, ArgumentValidator(schema), returns_data)
+        shown = {**schema, "properties": advertised} if advertised is not None else schema
+        return ToolSpec(name, description, shown, hints, handler, ArgumentValidator(schema), returns_data)
 
     def _list_tables_spec(self) -> ToolSpec:
         return self._spec(
@@ -333,11 +337,12 @@ class Catalogue:
     def _add_columns_spec(self) -> ToolSpec:
         return self._spec(
             "addColumns",
-            "Add columns to a table of the embedded store (same column shape as createTable).",
+            "Add columns to a table of the embedded store; each column has the shape createTable takes.",
             {"table": _TABLE_ARG, "columns": _COLUMNS_ARG},
             ["table", "columns"],
             CREATE,
             self._add_columns,
+            advertised={"table": _TABLE_ARG, "columns": {"type": "array", "items": {"type": "object"}}},
         )
 
     # -- per-table tools -------------------------------------------------------------------------

@@ -157,6 +157,12 @@ class LocalBackend:
         async with self._lock:
             return await anyio.to_thread.run_sync(self._guarded, func, args)
 
+    async def _run_inline(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a primary-key read on the event loop: it takes microseconds, less than a thread hop,
+        and in WAL mode a reader never waits for a writer."""
+        async with self._lock:
+            return self._guarded(func, args)
+
     def _guarded(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         with self._thread_lock, _map_sqlite_errors():
             return func(*args)
@@ -317,7 +323,7 @@ class LocalBackend:
         return [decode(row) for row in rows]
 
     async def get_record(self, table: Table, record_id: str) -> Record:
-        return await self._run(self._get_sync, table, record_id)
+        return await self._run_inline(self._get_sync, table, record_id)
 
     def _get_sync(self, table: Table, record_id: str) -> Record:
         _, select, decode = select_sql(SQLITE, table, self._sql(table), None)
