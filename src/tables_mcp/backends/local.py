@@ -24,8 +24,10 @@ import anyio
 import anyio.to_thread
 
 from ..errors import ErrorCode, TablesError, invalid_argument, not_found
-from ..model import Capabilities, ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .sql import (
+    BUMP_SCHEMA_VERSION,
+    CAPABILITIES,
     COLUMN_FIELDS,
     SQLITE,
     ListPlan,
@@ -51,14 +53,6 @@ T = TypeVar("T")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 # Shared by both engines: what the embedded store can do.
-CAPABILITIES = Capabilities(
-    create_table=True,
-    atomic_create=True,
-    max_create_batch=1000,
-    max_page_size=500,
-    notes=("Creates are all-or-nothing.", "'contains' on text is a case-insensitive substring match."),
-)
-
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS _tm_tables (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT,
@@ -70,9 +64,6 @@ CREATE TABLE IF NOT EXISTS _tm_columns (
 CREATE TABLE IF NOT EXISTS _tm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO _tm_meta VALUES ('schema_version', '0');
 """
-BUMP_SCHEMA_VERSION = (
-    "UPDATE _tm_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'schema_version'"
-)
 
 
 def is_postgres_url(db: str | Path) -> bool:

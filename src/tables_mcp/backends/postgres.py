@@ -28,8 +28,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import ErrorCode, TablesError, invalid_argument, not_found
 from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
-from .local import BUMP_SCHEMA_VERSION, CAPABILITIES
 from .sql import (
+    BUMP_SCHEMA_VERSION,
+    CAPABILITIES,
     COLUMN_FIELDS,
     POSTGRES,
     ListPlan,

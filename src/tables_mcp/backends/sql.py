@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from ..errors import FieldError, TablesError, invalid_argument, not_found
 from ..model import (
     BoolGroup,
+    Capabilities,
     Column,
     ColumnSpec,
     ColumnType,
@@ -73,6 +74,20 @@ def normalize_time(value: str) -> str:
 
 def table_sql_name(table_id: str) -> str:
     return f'"t_{table_id}"'
+
+
+# What the embedded store can do, on either engine.
+CAPABILITIES = Capabilities(
+    create_table=True,
+    atomic_create=True,
+    max_create_batch=1000,
+    max_page_size=500,
+    notes=("Creates are all-or-nothing.", "'contains' on text is a case-insensitive substring match."),
+)
+
+BUMP_SCHEMA_VERSION = (
+    "UPDATE _tm_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'schema_version'"
+)
 
 
 # -- dialects -------------------------------------------------------------------------------------
