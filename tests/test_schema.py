@@ -32,7 +32,8 @@ CASES: list[tuple[Column, list[Any], list[Any]]] = [
     (col(ColumnType.SELECT, options=("a", "b")), ["a"], ["c", None, ["a"]]),
     (col(ColumnType.MULTISELECT, options=("a", "b")), [[], ["a", "b"]], [["a", "a"], ["c"], "a"]),
     (col(ColumnType.REFERENCE, reference_table="t1"), ["12", ["1", "2"]], [12, [1]]),
-    (col(ColumnType.USER), ["ana"], [1]),
+    (col(ColumnType.USER), ["ana"], [1, ["ana"]]),
+    (col(ColumnType.USER, multiple=True), ["ana", ["ana", "li"]], [1, [1]]),
 ]
 
 

@@ -109,6 +109,7 @@ class Column(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
+    multiple: bool = False  # USER / REFERENCE columns that hold several values
     subcolumns: tuple[Column, ...] | None = None
 
     @property
@@ -135,6 +136,8 @@ class Column(BaseModel):
             out["maximum"] = self.maximum
         if self.max_length is not None:
             out["maxLength"] = self.max_length
+        if self.multiple:
+            out["multiple"] = True
         if self.subcolumns is not None:
             out["columns"] = [sub.to_public() for sub in self.subcolumns]
         return out

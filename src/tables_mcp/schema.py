@@ -39,6 +39,9 @@ def value_schema(column: Column, *, nullable: bool = False) -> Schema:
 
 def _base_value_schema(column: Column) -> Schema:
     kind = column.type
+    if kind is ColumnType.USER and column.multiple:
+        # One user, or several.
+        return {"type": ["string", "array"], "items": {"type": "string"}}
     if kind in (ColumnType.TEXT, ColumnType.LONGTEXT, ColumnType.PHONE, ColumnType.USER):
         schema: Schema = {"type": "string"}
         if column.max_length is not None:

@@ -983,6 +983,7 @@ def column_from_property(prop: Mapping[str, Any], copy_targets: frozenset[str] =
         minimum=_number_limit(prop.get("minValue")),
         maximum=_number_limit(prop.get("maxValue")),
         max_length=_int_limit(prop.get("maxLength")),
+        multiple=native in ENTITY_LIST_TYPES,
         subcolumns=subcolumns,
     )
 
