@@ -7,15 +7,13 @@ mapping without secrets, and how the engine is chosen from TABLES_MCP_DB.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import psycopg
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, given, settings
 
 from tables_mcp.backends.base import Backend
 from tables_mcp.backends.local import LocalBackend, describe_store, open_local_store
@@ -26,7 +24,6 @@ from tables_mcp.tools import Catalogue, ToolOptions
 
 from . import pg
 from .conftest import TASK_COLUMNS
-from .test_property import calls, count
 
 pytestmark = pytest.mark.anyio
 needs_pg = pytest.mark.postgres
@@ -509,41 +506,3 @@ def test_postgres_tests_fail_instead_of_skipping_in_ci(monkeypatch: pytest.Monke
 
 
 # -- the random-call property on PostgreSQL --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_property_store(pg_dsn: str) -> Iterator[tuple[BlockingPortal, Catalogue]]:
-    schema = pg.create_schema(pg_dsn)
-    try:
-        with start_blocking_portal("asyncio") as portal:
-            backend = PostgresBackend(pg.with_schema(pg_dsn, schema))
-            portal.call(backend.open)
-            catalogue = Catalogue(backend, ToolOptions(mode="per-table"))
-            portal.call(catalogue.refresh, True)
-            portal.call(catalogue.call, "createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
-            yield portal, catalogue
-            portal.call(backend.aclose)
-    finally:
-        pg.drop_schema(pg_dsn, schema)
-
-
-@needs_pg
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(call=calls)
-def test_random_calls_never_crash_or_write_partially_on_postgres(
-    pg_property_store: tuple[BlockingPortal, Catalogue], call: tuple[str, dict[str, Any]]
-) -> None:
-    portal, catalogue = pg_property_store
-    name, arguments = call
-    before = count(portal, catalogue)
-    outcome = portal.call(catalogue.call, name, arguments)
-    after = count(portal, catalogue)
-    if outcome.is_error:
-        assert outcome.payload["error"]["code"] != "backend_error", outcome.text
-        if name.startswith(("createRecords", "deleteRecords")):
-            assert after == before, "a failed batch wrote nothing"
-        return
-    if name == "createRecords_Tasks":
-        assert after == before + len(arguments["records"])
-    elif name == "deleteRecords":
-        assert after == before - len(outcome.payload["deleted"])

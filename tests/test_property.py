@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +11,10 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tables_mcp.backends.local import LocalBackend
+from tables_mcp.backends.local import open_local_store
 from tables_mcp.tools import Catalogue, ToolOptions
 
+from . import pg
 from .conftest import TASK_COLUMNS
 
 json_scalars = st.one_of(
@@ -82,17 +83,27 @@ calls = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BlockingPortal, Catalogue]]:
-    path: Path = tmp_path_factory.mktemp("prop") / "p.db"
-    with start_blocking_portal("asyncio") as portal:
-        backend = LocalBackend(path)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[BlockingPortal, Catalogue]]:
+    """A catalogue over a 'Tasks' table on each engine of the embedded store."""
+    with contextlib.ExitStack() as cleanup:
+        if request.param == "postgres":
+            dsn = request.getfixturevalue("pg_dsn")
+            schema = pg.create_schema(dsn)
+            cleanup.callback(pg.drop_schema, dsn, schema)
+            location = pg.with_schema(dsn, schema)
+        else:
+            location = str(tmp_path_factory.mktemp("prop") / "p.db")
+        portal = cleanup.enter_context(start_blocking_portal("asyncio"))
+        backend = open_local_store(location)
         portal.call(backend.open)
+        cleanup.callback(portal.call, backend.aclose)
         catalogue = Catalogue(backend, ToolOptions(mode="per-table"))
         portal.call(catalogue.refresh, True)
         portal.call(catalogue.call, "createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
         yield portal, catalogue
-        portal.call(backend.aclose)
 
 
 def count(portal: BlockingPortal, catalogue: Catalogue) -> int:
