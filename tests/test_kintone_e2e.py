@@ -1,0 +1,242 @@
+"""tables-mcp on Kintone end to end: the installed `tables-mcp --backend kintone` over stdio, against the fake.
+
+The fake Kintone runs in this process on 127.0.0.1; the server is a real child process configured
+only through the KINTONE_* variables a user would set, driven by the MCP SDK's stdio client. Covers
+the tool catalogue built from the fake's apps, a 250-record create that Kintone rejects part-way
+(checked against what the fake stored), start-up with bad credentials, and 429 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from .fakes.kintone import FakeKintone, serve_fake_kintone
+
+TASK_FIELDS: dict[str, dict[str, Any]] = {
+    "Title": {"type": "SINGLE_LINE_TEXT", "required": True},
+    "Code": {"type": "SINGLE_LINE_TEXT", "unique": True},
+    "Status": {"type": "DROP_DOWN", "options": ["Todo", "Doing", "Done"]},
+    "Estimate": {"type": "NUMBER"},
+    "Double": {"type": "CALC", "expression": "Estimate * 2"},
+    "Due": {"type": "DATE"},
+    "Tags": {"type": "CHECK_BOX", "options": ["bug", "feature", "docs"]},
+    "Process_status": {"type": "STATUS"},  # keeps the fake from replacing "Status" with the process field
+}
+DEAL_FIELDS: dict[str, dict[str, Any]] = {
+    "案件名": {"type": "SINGLE_LINE_TEXT", "required": True},
+    "確度": {"type": "RADIO_BUTTON", "options": ["A", "B", "C"], "defaultValue": "B"},
+    "金額": {"type": "NUMBER", "unit": "円"},
+}
+TASKS_TOKEN = "tasksToken0123456789"
+DEALS_TOKEN = "dealsToken0123456789"
+
+
+def command() -> list[str]:
+    """The installed console script (next to this interpreter), else the module."""
+    script = Path(sys.executable).with_name("tables-mcp")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tables-mcp")
+    return [found] if found else [sys.executable, "-m", "tables_mcp"]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[FakeKintone, str]]:
+    state = FakeKintone()
+    with serve_fake_kintone(state) as url:
+        yield state, url
+
+
+@pytest.fixture
+def fake(served: tuple[FakeKintone, str]) -> FakeKintone:
+    state = served[0]
+    state.reset()
+    tasks = state.add_app("Tasks", TASK_FIELDS, description="<p>Team tasks</p>")
+    deals = state.add_app("案件管理", DEAL_FIELDS)
+    state.add_token(tasks, token=TASKS_TOKEN)
+    state.add_token(deals, token=DEALS_TOKEN)
+    return state
+
+
+@pytest.fixture
+def url(served: tuple[FakeKintone, str]) -> str:
+    return served[1]
+
+
+def kintone_env(url: str, **settings: str) -> dict[str, str]:
+    """This process's environment without any TABLES_MCP_* / KINTONE_* variable, plus the given settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TABLES_MCP_", "KINTONE_"))}
+    defaults = {
+        "KINTONE_BASE_URL": url,
+        "KINTONE_API_TOKEN": f"{TASKS_TOKEN},{DEALS_TOKEN}",
+        "KINTONE_APP_IDS": "1,2",
+    }
+    return {**env, **defaults, **settings}
+
+
+@asynccontextmanager
+async def stdio_session(url: str) -> AsyncIterator[ClientSession]:
+    exe, *args = command()
+    params = StdioServerParameters(command=exe, args=[*args, "--backend", "kintone"], env=kintone_env(url))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+def logged(fake: FakeKintone, method: str, endpoint: str) -> list[Any]:
+    return [r for r in list(fake.requests) if r.method == method and r.path.endswith(f"/{endpoint}.json")]
+
+
+@pytest.mark.anyio
+async def test_tools_list_shows_a_typed_create_per_app(fake: FakeKintone, url: str) -> None:
+    async with stdio_session(url) as session:
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        tables = (await session.call_tool("listTables", {})).structuredContent
+    assert tables is not None
+    assert [(t["id"], t["name"], t["description"]) for t in tables["tables"]] == [
+        ("1", "Tasks", "Team tasks"),
+        ("2", "案件管理", None),
+    ]
+    creates = sorted(name for name in tools if name.startswith("createRecords_"))
+    assert len(creates) == 2 and "createRecords_Tasks" in creates
+    assert not {"createTable", "addColumns", "createRecords"} & set(tools)  # Kintone apps are made in Kintone
+    assert {"listTables", "describeTable", "listRecords", "getRecord", "patchRecord", "deleteRecords"} <= set(tools)
+
+    tasks = tools["createRecords_Tasks"].inputSchema["properties"]["records"]
+    row = tasks["items"]
+    assert tasks["maxItems"] == 1000
+    assert row["required"] == ["Title"] and row["additionalProperties"] is False
+    assert row["properties"]["Status"] == {"enum": ["Todo", "Doing", "Done"]}
+    assert row["properties"]["Tags"] == {
+        "type": "array",
+        "items": {"enum": ["bug", "feature", "docs"]},
+        "uniqueItems": True,
+    }
+    assert row["properties"]["Estimate"] == {"type": "number"}
+    assert row["properties"]["Due"] == {"type": "string", "format": "date"}
+    # Computed and system fields are not writable, so they are not in the create schema.
+    assert not {"Double", "Record_number", "Created_by", "Created_datetime", "Process_status"} & set(row["properties"])
+    assert "Not atomic" in (tools["createRecords_Tasks"].description or "")
+
+    [deals_name] = [name for name in creates if name != "createRecords_Tasks"]
+    assert deals_name.isascii() and len(deals_name) <= 40
+    deals = tools[deals_name]
+    assert "'案件管理'" in (deals.description or "")
+    deal_row = deals.inputSchema["properties"]["records"]["items"]
+    assert deal_row["required"] == ["案件名"]
+    assert deal_row["properties"]["確度"] == {"enum": ["A", "B", "C"]}
+    assert deal_row["properties"]["金額"] == {"type": "number", "description": "unit: 円"}
+
+
+@pytest.mark.anyio
+async def test_a_create_rejected_part_way_reports_exactly_what_kintone_stored(fake: FakeKintone, url: str) -> None:
+    fake.add_records(1, [{"Title": {"value": "existing"}, "Code": {"value": "DUP"}}])
+    rows = [{"Title": f"row {i}", "Code": f"C{i}", "Estimate": i % 10} for i in range(250)]
+    rows[150]["Code"] = "DUP"  # only Kintone knows Code is taken: its request of records 100-199 is refused whole
+    async with stdio_session(url) as session:
+        fake.clear_log()
+        result = await session.call_tool("createRecords_Tasks", {"records": rows})
+    assert result.isError and result.structuredContent is not None
+    payload = result.structuredContent
+    error = payload["error"]
+    assert error["code"] == "invalid_argument" and error["retryable"] is False and error["backendCode"] == "CB_VA01"
+    assert error["fieldErrors"] == [
+        {"field": "Code", "message": "This value already exists in another record.", "record": 150}
+    ]
+    assert "Wrote 150 of 250" in error["message"]
+
+    # The adapter sends 100 records per request: exactly three requests, the second one refused.
+    posts = logged(fake, "POST", "records")
+    assert sorted(len(r.body["records"]) for r in posts) == [50, 100, 100]
+    assert sorted(r.status for r in posts) == [200, 200, 400]
+
+    written = payload["written"]
+    expected = [*range(100), *range(200, 250)]
+    assert [record["fields"]["Title"] for record in written] == [f"row {i}" for i in expected]
+    assert [record["fields"]["Code"] for record in written] == [f"C{i}" for i in expected]
+    assert [item["index"] for item in payload["failed"]] == list(range(100, 200))
+    assert payload["failed"][50]["error"]["fieldErrors"] == error["fieldErrors"]
+    assert "150" in payload["failed"][0]["error"]["message"] and "unchanged" in payload["failed"][0]["error"]["message"]
+
+    # What the fake stored is exactly the written list: same ids, same values, nothing else.
+    stored = {record_id: rec for record_id, rec in fake.apps[1].records.items() if rec.values["Code"] != "DUP"}
+    assert sorted(stored) == sorted(int(record["id"]) for record in written)
+    for record in written:
+        values = stored[int(record["id"])].values
+        assert (values["Title"], values["Code"], values["Estimate"]) == (
+            record["fields"]["Title"],
+            record["fields"]["Code"],
+            str(record["fields"]["Estimate"]),
+        )
+        assert record["fields"]["Double"] == 2 * record["fields"]["Estimate"]  # read back: computed fields too
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "Written before the failure (150)" in text and "Not written (request indexes): 100, 101" in text
+
+
+@pytest.mark.parametrize(
+    ("settings", "secret"),
+    [
+        ({"KINTONE_API_TOKEN": "wrongToken0123456789"}, "wrongToken0123456789"),
+        (
+            {"KINTONE_API_TOKEN": "", "KINTONE_USERNAME": "alice", "KINTONE_PASSWORD": "not-her-passw0rd"},
+            "not-her-passw0rd",
+        ),
+    ],
+    ids=["wrong-token", "wrong-password"],
+)
+def test_bad_credentials_at_start_are_one_line_and_exit_2(
+    fake: FakeKintone, url: str, settings: dict[str, str], secret: str
+) -> None:
+    fake.add_user("alice", "alice-password")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*command(), "--backend", "kintone"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=kintone_env(url, **settings),
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert time.monotonic() - started < 20, "credentials rejected by Kintone are not retried"
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("tables-mcp: Kintone: ") and "KINTONE_" in lines[0]
+    assert "Traceback" not in proc.stderr and secret not in proc.stderr + proc.stdout
+    assert proc.stdout == ""
+    assert fake.requests, "the server did try the credentials against Kintone"
+
+
+@pytest.mark.anyio
+async def test_429_with_retry_after_is_retried_transparently(fake: FakeKintone, url: str) -> None:
+    fake.add_records(1, [{"Title": {"value": "first"}}])
+    async with stdio_session(url) as session:
+        fake.clear_log()
+        fake.fail_next(1, 429, retry_after=1)
+        started = time.monotonic()
+        got = await session.call_tool("getRecord", {"table": "Tasks", "recordId": "1"})
+        waited = time.monotonic() - started
+        assert not got.isError and got.structuredContent is not None
+        assert got.structuredContent["record"]["fields"]["Title"] == "first"
+        assert [r.status for r in logged(fake, "GET", "record")] == [429, 200]
+        assert waited >= 0.95, "the server waited Retry-After seconds before trying again"
+
+        # A 429 is refused before processing, so even a create (a POST) is sent again, and written once.
+        fake.clear_log()
+        fake.fail_next(1, 429, retry_after=1)
+        created = await session.call_tool("createRecords_Tasks", {"records": [{"Title": "second", "Code": "S"}]})
+        assert not created.isError, created.content
+        assert [r.status for r in logged(fake, "POST", "records")] == [429, 200]
+    assert sorted(rec.values["Title"] for rec in fake.apps[1].records.values()) == ["first", "second"]
