@@ -17,7 +17,8 @@ variables, and prints side by side:
   * tools/list size in bytes for the fake's apps, per tool mode
 
 No asserts: figures with a target or an expectation are marked `met`/`MISSED` (or `as expected`/`UNEXPECTED`).
-The exit status is non-zero only when a section crashed. `--quick` runs smaller counts (about 6 s here; the full run about 20 s).
+The exit status is non-zero only when a section crashed. `--quick` runs smaller counts: about 6 s here
+(the full run about 20 s).
 
     .venv/bin/python benchmarks/bench_kintone.py [--quick] [--json FILE]
 """
