@@ -99,7 +99,6 @@ class Subject:
     agent: Agent
     backend: RecordingBackend
     fake: FakeKintone | None  # the fake platform behind the backend, if any
-    kind: str  # "sqlite", "postgres" or "kintone": for known-bug markers only; tests branch on capabilities
 
     @property
     def capabilities(self) -> Capabilities:
@@ -173,7 +172,7 @@ async def subject(contract_target: tuple[str, Any]) -> AsyncIterator[Subject]:
         async for agent in open_agent(spy, ToolOptions()):  # type: ignore[arg-type]
             if inner.capabilities.create_table:
                 await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
-            found = Subject(agent, spy, fake, kind)
+            found = Subject(agent, spy, fake)
             found.forget_calls()
             yield found
     finally:

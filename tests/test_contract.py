@@ -56,7 +56,7 @@ EXPECTED_COLUMNS = {
 CREATE_SCHEMA = {
     "type": "object",
     "properties": {
-        "Title": {"type": "string"},
+        "Title": {"type": "string", "minLength": 1},  # required: "" is no value
         "Status": {"enum": ["Todo", "Doing", "Done"]},
         "Estimate": {"type": "number"},
         "Due": {"type": "string", "format": "date"},
@@ -265,7 +265,7 @@ async def test_list_and_describe_tables(subject: Subject) -> None:
     assert patch["minProperties"] == 1 and patch["additionalProperties"] is False
     assert set(patch["properties"]) == set(EXPECTED_COLUMNS)
     assert patch["properties"]["Status"] == {"enum": ["Todo", "Doing", "Done", None]}
-    assert patch["properties"]["Title"] == {"type": "string"}  # a required column cannot be cleared
+    assert patch["properties"]["Title"] == {"type": "string", "minLength": 1}  # a required column cannot be cleared
 
     columns = {col["name"]: col for col in described["table"]["columns"]}
     assert len(columns) == table["columnCount"]
@@ -414,7 +414,10 @@ async def test_paging_visits_every_record_exactly_once(subject: Subject) -> None
     assert [r["fields"]["Title"] for r in created] == [row["Title"] for row in rows]
     ids = [r["id"] for r in created]
 
+    totals: list[int] = []
+
     async def pages(limit: int, **arguments: Any) -> list[list[dict[str, Any]]]:
+        totals.clear()
         out: list[list[dict[str, Any]]] = []
         cursor = None
         while True:
@@ -422,10 +425,11 @@ async def test_paging_visits_every_record_exactly_once(subject: Subject) -> None
             page = await subject.agent.ok("listRecords", args)
             assert len(page["records"]) <= limit
             if "totalCount" in page and cursor is None:  # optional, where the backend gives it cheaply
-                assert isinstance(page["totalCount"], int)
+                totals.append(page["totalCount"])
             out.append(page["records"])
             cursor = page["nextCursor"]
             if cursor is None:
+                assert totals in ([], [sum(len(p) for p in out)]), "totalCount counts every matching record"
                 return out
             assert isinstance(cursor, str) and cursor
             assert len(out) < 50, "paging did not end"
@@ -533,11 +537,6 @@ async def test_invalid_records_are_refused_before_any_backend_call(subject: Subj
     assert await list_all(subject) == [kept]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug (validation.ArgumentValidator._locate): patchRecord names an unknown column 'fields.<name>' "
-    "while every other problem of the same call is named by its column",
-)
 async def test_patch_errors_name_unknown_columns_like_known_ones(subject: Subject) -> None:
     [record] = (await subject.agent.ok("createRecords_Tasks", {"records": [{"Title": "a"}]}))["records"]
     subject.forget_calls()
@@ -547,8 +546,8 @@ async def test_patch_errors_name_unknown_columns_like_known_ones(subject: Subjec
     check_error(error, "invalid_argument")
     assert_nothing_sent(subject)
     found = problems(error)
-    assert found[(None, "Status")]["allowed"] == ["Todo", "Doing", "Done"]
-    assert found[(None, "Bogus")]["allowed"] == COLUMN_NAMES  # KeyError today: the key is "fields.Bogus"
+    assert found[(None, "Status")]["allowed"] == ["Todo", "Doing", "Done", None]  # null clears it
+    assert found[(None, "Bogus")]["allowed"] == COLUMN_NAMES  # was named "fields.Bogus" before the fix
 
 
 async def test_invalid_list_arguments_are_refused_before_any_backend_call(subject: Subject) -> None:
@@ -764,23 +763,7 @@ async def test_numbers_come_back_as_numbers(subject: Subject) -> None:
     assert await seeded_titles(subject, filter=cond("Estimate", "lt", 0.1)) == ["n0", "n1"]
 
 
-@pytest.fixture
-def known_bug(request: pytest.FixtureRequest, subject: Subject) -> Any:
-    """`known_bug({"sqlite", "postgres"}, reason)`: strict xfail on those backends (a bug marker, not a branch)."""
-
-    def mark(kinds: set[str], reason: str) -> None:
-        if subject.kind in kinds:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-    return mark
-
-
-async def test_empty_values_are_left_out_of_fields(subject: Subject, known_bug: Any) -> None:
-    known_bug(
-        {"sqlite", "postgres"},
-        'src bug (embedded store): "" and [] written to a column come back in fields; README: "empty columns are '
-        'left out of fields" (Kintone leaves them out)',
-    )
+async def test_empty_values_are_left_out_of_fields(subject: Subject) -> None:
     [record] = (
         await subject.agent.ok(
             "createRecords_Tasks", {"records": [{"Title": "x", "Notes": "", "Tags": [], "Estimate": 0}]}
@@ -798,25 +781,38 @@ async def test_empty_values_are_left_out_of_fields(subject: Subject, known_bug: 
     assert ours(cleared["record"]) == {"Title": "x", "Estimate": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='src bug (schema.value_schema): a required TEXT column accepts "" at validation; the embedded store '
-    "stores it (and its own isEmpty filter then matches it), Kintone refuses it only after the write was sent",
-)
 async def test_required_columns_refuse_empty_text_before_any_call(subject: Subject) -> None:
     error = await subject.agent.error("createRecords_Tasks", {"records": [{"Title": "ok"}, {"Title": ""}]})
     check_error(error, "invalid_argument")
     assert list(problems(error)) == [(1, "Title")]
     assert_nothing_sent(subject)
-
-
-async def test_sub_minute_time_filters_compare_exactly(subject: Subject, known_bug: Any) -> None:
-    known_bug(
-        {"kintone"},
-        "src bug (kintone._literal_text): TIME filter literals are cut to HH:MM, so 'At lt 09:30:30' misses 09:30 "
-        "and 'At gte 09:30:30' / 'At eq 09:30:30' match it",
+    [record] = (await subject.agent.ok("createRecords_Tasks", {"records": [{"Title": "ok"}]}))["records"]
+    subject.forget_calls()
+    patch = await subject.agent.error(
+        "patchRecord", {"table": "Tasks", "recordId": record["id"], "fields": {"Title": ""}}
     )
-    await subject.agent.ok("createRecords_Tasks", {"records": [{"Title": "half past", "At": "09:30"}]})
-    assert await seeded_titles(subject, filter=cond("At", "lt", "09:30:30")) == ["half past"]
-    assert await seeded_titles(subject, filter=cond("At", "gte", "09:30:30")) == []
-    assert await seeded_titles(subject, filter=cond("At", "eq", "09:30:30")) == []
+    check_error(patch, "invalid_argument")
+    assert list(problems(patch)) == [(None, "Title")]
+    assert_nothing_sent(subject)
+
+
+async def test_sub_minute_time_filters_compare_exactly(subject: Subject) -> None:
+    rows = [{"Title": "half past", "At": "09:30", "Started": "2026-03-01T09:30:00Z"}, {"Title": "later", "At": "09:31"}]
+    await subject.agent.ok("createRecords_Tasks", {"records": rows})
+    for where, expected in [
+        (cond("At", "lt", "09:30:30"), ["half past"]),
+        (cond("At", "lte", "09:30:30"), ["half past"]),
+        (cond("At", "gt", "09:30:30"), ["later"]),
+        (cond("At", "gte", "09:30:30"), ["later"]),
+        (cond("Started", "lt", "2026-03-01T09:30:30Z"), ["half past"]),
+        (cond("Started", "gte", "2026-03-01T09:30:30Z"), []),
+    ]:
+        assert await seeded_titles(subject, filter=where) == expected, where
+    # Equality with a value a backend cannot hold matches nothing; a backend that keeps minutes may say so instead.
+    result = await subject.agent.call("listRecords", {"table": "Tasks", "filter": cond("At", "eq", "09:30:30")})
+    if result.isError:
+        assert result.structuredContent is not None
+        error = result.structuredContent["error"]
+        assert error["code"] == "invalid_argument" and error["fieldErrors"][0]["field"] == "filter.value", error
+    else:
+        assert result.structuredContent is not None and result.structuredContent["records"] == []
