@@ -192,7 +192,7 @@ async def test_same_calls_give_the_same_json_on_both_engines(both: tuple[Backend
     listed = sqlite[2][2]["records"]  # listRecords_Mixed, limit 500, right after the insert
     numbers = {r["fields"].get("Title"): r["fields"]["N"] for r in listed}
     assert numbers["Ä"] == 0.30000000000000004 and numbers["Big"] == 123456789.12345679
-    assert numbers["B"] == 1 and isinstance(numbers["B"], int) and numbers[""] == 10**17
+    assert numbers["B"] == 1 and isinstance(numbers["B"], int) and 10**17 in [r["fields"]["N"] for r in listed]
     assert next(r for r in listed if r["fields"].get("Title") == "B")["fields"]["DT"] == "2026-01-31T00:30:00Z"
 
 

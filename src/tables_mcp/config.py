@@ -23,7 +23,10 @@ ENV_PREFIX = "TABLES_MCP_"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False)
+    # An empty variable is unset (what a client config leaves for a field the user did not fill in).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False, env_ignore_empty=True
+    )
 
     backend: Literal["local", "kintone"] = "local"
     transport: Literal["stdio", "sse", "http"] = "stdio"

@@ -44,6 +44,8 @@ def _base_value_schema(column: Column) -> Schema:
         return {"type": ["string", "array"], "items": {"type": "string"}}
     if kind in (ColumnType.TEXT, ColumnType.LONGTEXT, ColumnType.PHONE, ColumnType.USER):
         schema: Schema = {"type": "string"}
+        if column.required:
+            schema["minLength"] = 1  # "" is no value: Kintone refuses it, and so do we, before any write
         if column.max_length is not None:
             schema["maxLength"] = column.max_length
         return schema

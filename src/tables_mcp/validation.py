@@ -41,6 +41,8 @@ class ArgumentValidator:
         path = list(err.instance_path)
         record, field_path = self._locate(path)
         kind = type(err.kind).__name__
+        if path == ["fields"] and kind in ("AdditionalProperties", "Required"):
+            field_path = []  # columns in patchRecord's fields are named as columns, like every other problem
         details = err.kind.as_dict()
         sent = err.instance
         if kind == "AdditionalProperties":
@@ -126,6 +128,8 @@ def _describe(kind: str, details: dict[str, Any], sent: Any) -> tuple[str, Any]:
         return f"{len(sent)} item(s) sent; at least {details.get('limit')} required", None
     if kind == "MaxItems":
         return f"{len(sent)} items sent; at most {details.get('limit')} per call", None
+    if kind == "MinLength":
+        return "a required column cannot be empty", None
     if kind == "MaxLength":
         return f"text of {len(sent)} characters is longer than the limit", details.get("limit")
     if kind == "MinProperties":

@@ -40,7 +40,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -1290,7 +1290,33 @@ def render_condition(cond: Condition) -> str:
         return f"{code} {'not in' if op == 'ne' else 'in'} ({_literal(column, cond.value)})"
     if op == "contains":
         return f"{code} like {_literal(column, cond.value)}"
+    if kind in (ColumnType.TIME, ColumnType.DATETIME):
+        op, bound = _minute_bound(column, op, str(cond.value))
+        return f"{code} {_COMPARISONS[op]} {quote(bound)}"
     return f"{code} {_COMPARISONS[op]} {_literal(column, cond.value)}"
+
+
+def _minute_bound(column: Column, op: str, value: str) -> tuple[str, str]:
+    """Kintone keeps TIME and DATETIME to the minute, so a bound with seconds is moved to the minute that
+    gives the same answer: `< 09:30:30` means `< 09:31`, `<= 09:30:30` means `<= 09:30`."""
+    if column.type is ColumnType.TIME:
+        moment = datetime.fromisoformat(f"2000-01-01T{value}").replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromisoformat(_utc_datetime(value).replace("Z", "+00:00"))
+    floor = moment.replace(second=0, microsecond=0)
+    if moment != floor:
+        if op in ("eq", "ne"):
+            raise invalid_argument(
+                f"Kintone keeps {column.name} to the minute, so no value equals {value!r}.",
+                [FieldError("filter.value", "use a whole minute (seconds 00)", allowed="HH:MM")],
+            )
+        if op in ("lt", "gte"):
+            if column.type is ColumnType.TIME and floor.strftime("%H:%M") == "23:59":
+                return ("lte" if op == "lt" else "gt"), "23:59"  # the next minute is the next day
+            floor += timedelta(minutes=1)
+    if column.type is ColumnType.TIME:
+        return op, floor.strftime("%H:%M")
+    return op, floor.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _literal_list(column: Column, values: Any) -> str:

@@ -363,10 +363,12 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def record_key(record_id: Any) -> int | str:
-    """Record ids are integers in the store; anything else matches no record."""
+def record_key(record_id: Any) -> int:
+    """Record ids are integers in the store, written canonically ("7", not " 7", "07" or "7.0");
+    anything else becomes 0, which no record has."""
     text = str(record_id)
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else text
+    canonical = text.isascii() and text.isdigit() and not text.startswith("0") and len(text) < 19
+    return int(text) if canonical else 0
 
 
 def record_not_found(table: Table, record_id: Any) -> TablesError:
@@ -392,6 +394,8 @@ def encode_row(dialect: Dialect, table: Table, row: dict[str, Any], index: int |
         column = table.column(name)
         if column is None:  # schema validation ran before; this is a programming error guard
             raise invalid_argument(f"Unknown column '{name}'.")
+        if value == "" or value == []:
+            value = None  # an empty value is no value: stored as NULL, left out of records, found by isEmpty
         try:
             encoded[name] = encode(column, value)
         except ValueError as exc:
