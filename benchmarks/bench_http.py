@@ -26,7 +26,6 @@ rate_limited/unavailable was answered, or a phase crashed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import random
@@ -48,12 +47,6 @@ sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS)]  # the repo root (for t
 
 from bench_local import load_average, pct, pick_tool, progress, source_revision  # noqa: E402
 from tests.http_server import RunningServer, command, start_server  # noqa: E402
-
-# httpcore (under httpx, under the MCP client) runs `import sniffio` several times per request; sniffio is not
-# installed here (anyio 4 no longer needs it) and a failed import is not cached, so each request searched
-# sys.path again: ~12% of this client's CPU in a profile. Marked absent, the import fails at once.
-if os.environ.get("BENCH_HTTP_SNIFFIO_STUB", "1") == "1" and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 OPERATIONS = ("createRecords", "patchRecord", "getRecord", "listRecords")
 RETRYABLE = ("rate_limited", "unavailable")

@@ -26,7 +26,6 @@ The exit status is non-zero only when a section crashed. `--quick` runs smaller 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -62,14 +61,6 @@ from bench_local import (  # noqa: E402
     wire_bytes,
 )
 from tests.fakes.kintone import SampleDomain, sample_domain, serve_fake_kintone  # noqa: E402
-
-# httpcore tries `import sniffio` on every request; sniffio is not installed here and a failed import is not
-# cached, so each request searches sys.path again (~0.3 ms per request on this machine, in the direct httpx
-# calls and the adapter alike). As bench_http.py does, it is marked absent in this process so that the
-# comparison measures the adapter, not the import system; BENCH_KINTONE_SNIFFIO_STUB=0 keeps the search.
-# The tables-mcp child process still pays it (see README).
-if os.environ.get("BENCH_KINTONE_SNIFFIO_STUB", "1") == "1" and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 from tables_mcp.backends.kintone import KintoneBackend  # noqa: E402
 from tables_mcp.tools import Catalogue, ToolOptions  # noqa: E402
@@ -443,8 +434,6 @@ def print_report(b: Bench, elapsed: float, quick: bool) -> None:
         f"server: {' '.join(b.command)} --backend kintone (stdio); fake Kintone {b.url} in this process, latency 0; "
         f"load average at start {b.load_at_start}, at end {load_average()}"
     )
-    stubbed = sys.modules.get("sniffio", False) is None
-    print(f"sniffio import in this process: {'marked absent (stub)' if stubbed else 'searched on every request'}")
     print()
     header = ("metric", "value", "target", "status")
     widths = [max(len(row[i]) for row in [header, *b.rows]) for i in range(4)]
