@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from tables_mcp.backends.local import LocalBackend, is_postgres_url, open_local_
 from tables_mcp.server import build_server
 from tables_mcp.tools import Catalogue, ToolOptions
 
+from .fakes.kintone import FakeKintone, serve_fake_kintone
 from .pg import pg_dsn as pg_dsn
 from .pg import pg_schema_dsn as pg_schema_dsn
 
@@ -126,3 +127,11 @@ async def tasks(agent: Agent) -> Agent:
     """An agent whose store holds a 'Tasks' table."""
     await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
     return agent
+
+
+@pytest.fixture(scope="module")
+def fake_kintone() -> Iterator[tuple[FakeKintone, str]]:
+    """One fake Kintone server per test module (stopping uvicorn costs ~0.2 s); each test resets its state."""
+    state = FakeKintone()
+    with serve_fake_kintone(state) as url:
+        yield state, url

@@ -15,7 +15,7 @@ Kintone `network_writes()` also reads the fake's request log (no POST/PUT/DELETE
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ from tables_mcp.model import Capabilities
 from tables_mcp.tools import ToolOptions
 
 from .conftest import Agent, open_agent
-from .fakes.kintone import FakeKintone, LoggedRequest, serve_fake_kintone
+from .fakes.kintone import FakeKintone, LoggedRequest
 
 # The columns the user defines, in order: on the embedded store through createTable ...
 TASK_COLUMNS: list[dict[str, Any]] = [
@@ -126,14 +126,6 @@ class Subject:
 
     def network_requests(self) -> int:
         return 0 if self.fake is None else len(self.fake.requests)
-
-
-@pytest.fixture(scope="module")
-def fake_kintone() -> Iterator[tuple[FakeKintone, str]]:
-    """One fake Kintone server per module; each test resets its state."""
-    state = FakeKintone()
-    with serve_fake_kintone(state) as url:
-        yield state, url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "kintone"])

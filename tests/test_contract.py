@@ -24,7 +24,6 @@ from tables_mcp.tools import ToolOptions
 
 from .contract_backends import COLUMN_NAMES, Subject
 from .contract_backends import contract_target as contract_target
-from .contract_backends import fake_kintone as fake_kintone
 from .contract_backends import subject as subject
 
 pytestmark = pytest.mark.anyio

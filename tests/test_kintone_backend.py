@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -32,7 +32,7 @@ from tables_mcp.http import ErrorResponse, RetryPolicy
 from tables_mcp.model import ColumnType, ListQuery, Table
 from tables_mcp.query import build_list_query
 from tables_mcp.tools import Catalogue, ToolOptions
-from tests.fakes.kintone import FakeKintone, serve_fake_kintone
+from tests.fakes.kintone import FakeKintone
 
 pytestmark = pytest.mark.anyio
 
@@ -88,17 +88,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeKintone, str]]:
-    """One fake server for the module; each test resets its state (a uvicorn restart costs ~0.2 s)."""
-    state = FakeKintone()
-    with serve_fake_kintone(state) as url:
-        yield state, url
-
-
 @pytest.fixture
-def state(served: tuple[FakeKintone, str]) -> FakeKintone:
-    state = served[0]
+def state(fake_kintone: tuple[FakeKintone, str]) -> FakeKintone:
+    state = fake_kintone[0]
     state.reset()
     state.add_user("alice", PASSWORD, name="Alice Example")
     state.add_user("bob", "bob-password", name="Bob Example")
@@ -111,8 +103,8 @@ def state(served: tuple[FakeKintone, str]) -> FakeKintone:
 
 
 @pytest.fixture
-def url(served: tuple[FakeKintone, str]) -> str:
-    return served[1]
+def url(fake_kintone: tuple[FakeKintone, str]) -> str:
+    return fake_kintone[1]
 
 
 def make(url: str, **options: Any) -> KintoneBackend:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from .fakes.kintone import FakeKintone, serve_fake_kintone
+from .fakes.kintone import FakeKintone
 
 TASK_FIELDS: dict[str, dict[str, Any]] = {
     "Title": {"type": "SINGLE_LINE_TEXT", "required": True},
@@ -52,16 +52,9 @@ def command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "tables_mcp"]
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeKintone, str]]:
-    state = FakeKintone()
-    with serve_fake_kintone(state) as url:
-        yield state, url
-
-
 @pytest.fixture
-def fake(served: tuple[FakeKintone, str]) -> FakeKintone:
-    state = served[0]
+def fake(fake_kintone: tuple[FakeKintone, str]) -> FakeKintone:
+    state = fake_kintone[0]
     state.reset()
     tasks = state.add_app("Tasks", TASK_FIELDS, description="<p>Team tasks</p>")
     deals = state.add_app("案件管理", DEAL_FIELDS)
@@ -71,8 +64,8 @@ def fake(served: tuple[FakeKintone, str]) -> FakeKintone:
 
 
 @pytest.fixture
-def url(served: tuple[FakeKintone, str]) -> str:
-    return served[1]
+def url(fake_kintone: tuple[FakeKintone, str]) -> str:
+    return fake_kintone[1]
 
 
 def kintone_env(url: str, **settings: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ cancelled call finishes the requests already sent, starts no other, and reports 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -18,23 +18,16 @@ from tables_mcp.backends.kintone import KintoneBackend
 from tables_mcp.tools import ToolOptions
 
 from .conftest import Agent, open_agent
-from .fakes.kintone import FakeKintone, serve_fake_kintone
+from .fakes.kintone import FakeKintone
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "progresstoken0123456789"
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[FakeKintone, str]]:
-    state = FakeKintone()
-    with serve_fake_kintone(state) as url:
-        yield state, url
-
-
 @pytest.fixture
-async def kintone_agent(fake: tuple[FakeKintone, str]) -> AsyncIterator[tuple[Agent, FakeKintone, int]]:
-    state, url = fake
+async def kintone_agent(fake_kintone: tuple[FakeKintone, str]) -> AsyncIterator[tuple[Agent, FakeKintone, int]]:
+    state, url = fake_kintone
     state.reset()
     app = state.add_app("Imports", {"title": {"type": "SINGLE_LINE_TEXT", "required": True}})
     state.add_token(app, token=TOKEN)

@@ -45,17 +45,9 @@ def basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeKintone, str]]:
-    """One server for the module: each test resets its state (stopping uvicorn costs ~0.2 s)."""
-    state = FakeKintone()
-    with serve_fake_kintone(state) as url:
-        yield state, url
-
-
 @pytest.fixture
-def state(served: tuple[FakeKintone, str]) -> FakeKintone:
-    state = served[0]
+def state(fake_kintone: tuple[FakeKintone, str]) -> FakeKintone:
+    state = fake_kintone[0]
     state.reset()
     state.add_app("Tasks", TASK_FIELDS)
     state.add_app("Guest app", {"title": {"type": "SINGLE_LINE_TEXT"}}, guest_space_id=5)
@@ -71,9 +63,9 @@ def state(served: tuple[FakeKintone, str]) -> FakeKintone:
 
 
 @pytest.fixture
-def base_url(served: tuple[FakeKintone, str], state: FakeKintone) -> str:
+def base_url(fake_kintone: tuple[FakeKintone, str], state: FakeKintone) -> str:
     """The shared server's URL; asking for ``state`` first resets the domain for this test."""
-    return served[1]
+    return fake_kintone[1]
 
 
 @pytest.fixture

@@ -154,16 +154,9 @@ class SqliteDialect(Dialect):
         return encode_value(column, value)
 
     def filter_value(self, column: Column, value: Any) -> Any:
-        kind = column.type
-        if kind is ColumnType.BOOLEAN:
+        if column.type is ColumnType.BOOLEAN:
             return int(value)
-        if kind is ColumnType.DATETIME:
-            return normalize_datetime(value)
-        if kind is ColumnType.TIME:
-            return normalize_time(value)
-        if isinstance(value, date):
-            return value.isoformat()
-        return value
+        return comparable_value(column.type, value)
 
     def decoder(self, kind: ColumnType) -> Decoder:
         if kind is ColumnType.BOOLEAN:
@@ -234,13 +227,7 @@ class PostgresDialect(Dialect):
             return "true" if value else "false"
         if kind in (ColumnType.NUMBER, ColumnType.SERIAL):
             return number_text(value)
-        if kind is ColumnType.DATETIME:
-            return normalize_datetime(value)
-        if kind is ColumnType.TIME:
-            return normalize_time(value)
-        if isinstance(value, date):
-            return value.isoformat()
-        return value
+        return comparable_value(kind, value)
 
     def decoder(self, kind: ColumnType) -> Decoder:
         return _PG_DECODERS.get(kind, _identity)
@@ -360,6 +347,17 @@ def as_id_list(value: Any) -> list[str]:
 
 
 def _identity(value: Any) -> Any:
+    return value
+
+
+def comparable_value(kind: ColumnType, value: Any) -> Any:
+    """A filter value in the form the store keeps (UTC date-times, HH:MM:SS times), on either engine."""
+    if kind is ColumnType.DATETIME:
+        return normalize_datetime(value)
+    if kind is ColumnType.TIME:
+        return normalize_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
     return value
 
 
