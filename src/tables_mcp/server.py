@@ -151,7 +151,7 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
 async def _run_call(
     catalogue: Catalogue, gate: CallGate, name: str, arguments: dict[str, Any], client: str | None, hooks: CallHooks
 ) -> ToolOutcome:
-    spec = next((s for s in catalogue.tool_specs() if s.name == name), None)
+    spec = catalogue.spec(name)
     if spec is None or not spec.hints.read_only:
         return await catalogue.call(name, arguments, client, hooks)
     try:

@@ -169,6 +169,9 @@ class Catalogue:
         if problems:
             raise invalid_argument("The tool configuration names things that do not exist.", problems)
 
+    def spec(self, name: str) -> ToolSpec | None:
+        return self._tools.get(name)
+
     def tool_specs(self) -> list[ToolSpec]:
         return list(self._tools.values())
 
