@@ -24,11 +24,11 @@ from .audit import AuditLog
 from .backends.base import Backend
 from .backends.kintone import KintoneBackend
 from .backends.local import describe_store, open_local_store
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, tool_options
 from .doctor import run_doctor
 from .errors import TablesError
 from .server import CallGate, CallLimits, in_process_client, serve_stdio
-from .tools import Catalogue, ToolOptions
+from .tools import Catalogue
 from .transports import HttpOptions, is_loopback, serve_http
 
 log = logging.getLogger("tables_mcp")
@@ -166,14 +166,7 @@ async def open_catalogue(settings: Settings, audit: AuditLog | None = None) -> A
     backend = open_backend(settings)
     await backend.open()
     try:
-        options = ToolOptions(
-            mode=settings.tool_mode,
-            per_table_limit=settings.per_table_limit,
-            read_only=settings.read_only,
-            tables=settings.tables,
-            disabled_tools=settings.disable_tools,
-        )
-        catalogue = Catalogue(backend, options, audit=audit)
+        catalogue = Catalogue(backend, tool_options(settings), audit=audit)
         await catalogue.refresh(force=True)
         catalogue.check_options()
         yield catalogue

@@ -16,8 +16,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .tools import ToolOptions
 
-__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings"]
+__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings", "tool_options"]
 
 ENV_PREFIX = "TABLES_MCP_"
 
@@ -93,3 +94,14 @@ def load_settings(overrides: dict[str, object]) -> Settings:
         flag = "--" + name.replace("_", "-")
         shown = "***" if name == "auth_token" else repr(first.get("input"))
         raise ConfigError(f"{flag} / {ENV_PREFIX}{name.upper()}: {first['msg']} (got {shown})") from exc
+
+
+def tool_options(settings: Settings) -> ToolOptions:
+    """The catalogue options these settings ask for (server and doctor alike)."""
+    return ToolOptions(
+        mode=settings.tool_mode,
+        per_table_limit=settings.per_table_limit,
+        read_only=settings.read_only,
+        tables=settings.tables,
+        disabled_tools=settings.disable_tools,
+    )

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import Backend
-from .config import Settings
+from .config import Settings, tool_options
 from .errors import ConfigError, ErrorCode, TablesError
 from .model import ListQuery
 from .server import in_process_client
-from .tools import Catalogue, ToolOptions
+from .tools import Catalogue
 
 MAX_TABLES_PROBED = 25
 SECRET_NAMES = ("TOKEN", "PASSWORD", "SECRET", "KEY")
@@ -94,14 +94,7 @@ async def _open(settings: Settings, open_backend: Callable[[Settings], Backend],
 
 
 async def _check_backend(backend: Backend, settings: Settings, report: Report) -> None:
-    options = ToolOptions(
-        mode=settings.tool_mode,
-        per_table_limit=settings.per_table_limit,
-        read_only=settings.read_only,
-        tables=settings.tables,
-        disabled_tools=settings.disable_tools,
-    )
-    catalogue = Catalogue(backend, options)
+    catalogue = Catalogue(backend, tool_options(settings))
     try:
         await catalogue.refresh(force=True)
         catalogue.check_options()
