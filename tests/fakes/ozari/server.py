@@ -1,0 +1,148 @@
+"""HTTP side of the fake Ozari API: the Starlette app, fault injection, the request log and the uvicorn thread.
+
+:func:`serve_fake_ozari` runs :func:`build_app` on 127.0.0.1 in a daemon thread and yields the base URL (the
+equivalent of ``https://api.ozari.co.il``; every endpoint sits under ``/integration/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .errors import OzariError
+from .handlers import dispatch
+from .state import FakeOzari, Fault, LoggedRequest
+
+_JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+_SERVER_HEADERS = {"X-Powered-By": "Express"}
+_RAW_SEND = "fake_ozari.raw_send"
+_MALFORMED_BODY = b'{"success":true,"table":"tcust","records":[{"fid":'
+_SECRET_HEADERS = frozenset({"authorization", "cookie"})
+
+
+def _json_response(status: int, payload: Any) -> Response:
+    body = json.dumps(payload, ensure_ascii=False)
+    return Response(body, status_code=status, media_type=_JSON_MEDIA_TYPE, headers=_SERVER_HEADERS)
+
+
+def _loggable(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def _log_entry(request: Request, body: bytes) -> LoggedRequest:
+    headers = {key: "REDACTED" if key in _SECRET_HEADERS else value for key, value in request.headers.items()}
+    return LoggedRequest(request.method, request.url.path, dict(request.query_params), _loggable(body), headers)
+
+
+async def _reset_connection(scope: Scope) -> None:
+    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
+    transport = getattr(getattr(scope.get(_RAW_SEND), "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (see serve_fake_ozari)")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
+
+
+def _fault_answer(fault: Fault) -> Response:
+    """What an ``error`` or ``malformed`` fault answers instead of the API."""
+    if fault.kind == "malformed":
+        return Response(_MALFORMED_BODY, fault.status, _SERVER_HEADERS, _JSON_MEDIA_TYPE)
+    if fault.status == 500:
+        return _json_response(500, {"success": False, "error": "Internal server error"})
+    page = f"<html><head><title>{fault.status}</title></head><body><center><h1>{fault.status}</h1></center>"
+    return Response(page + "<hr><center>nginx</center></body></html>", fault.status, media_type="text/html")
+
+
+def _api_answer(state: FakeOzari, request: Request, body: bytes) -> Response:
+    try:
+        status, payload = dispatch(state, request.method, request.url.path, request.query_params, request.headers, body)
+    except OzariError as error:
+        return _json_response(error.status, error.body())
+    return _json_response(status, payload)
+
+
+async def _serve(state: FakeOzari, request: Request) -> Response:
+    """Log, then the first matching queued fault (if any), then the API."""
+    body = await request.body()
+    entry = _log_entry(request, body)
+    state.log(entry)
+    fault = state.take_fault(request.method, request.url.path)
+    entry.fault = fault.kind if fault else None
+    if fault is not None and fault.kind == "latency":
+        await asyncio.sleep(fault.delay_s)
+    if fault is not None and fault.kind == "reset":
+        await _reset_connection(request.scope)
+        return Response(status_code=500)  # never delivered: the connection is gone
+    if fault is not None and fault.kind in ("error", "malformed"):
+        response = _fault_answer(fault)
+    else:
+        response = _api_answer(state, request, body)
+    entry.status = response.status_code
+    if fault is not None and fault.kind == "lost":
+        await _reset_connection(request.scope)
+    return response
+
+
+class _FakeOzariApp(Starlette):
+    """Starlette that keeps the server's own ``send`` in the scope so a fault can reset the socket."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_RAW_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
+def build_app(state: FakeOzari) -> Starlette:
+    """The ASGI app serving ``state`` (every path and method reaches :func:`dispatch`)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _serve(state, request)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return _FakeOzariApp(routes=[Route("/{rest:path}", endpoint, methods=methods)])
+
+
+@contextlib.contextmanager
+def serve_fake_ozari(state: FakeOzari, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serves ``state`` with uvicorn in a daemon thread; yields the base URL (``http://127.0.0.1:<port>``)."""
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it every
+    # keep-alive request waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(build_app(state), log_level="warning", http="h11", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-ozari")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake Ozari server did not start")
+            time.sleep(0.005)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
