@@ -87,7 +87,8 @@ Values and comparisons (the API publishes no types; a MySQL-like database is ass
   * Column kinds: text (default), int, number, date, datetime; ``fid`` is int, ``flastmodify`` datetime.
     Writes are coerced: text keeps strings and stores numbers/booleans as text ("5", "1"); int/number accept
     numbers, booleans and numeric strings; dates are returned as ``YYYY-MM-DD`` and datetimes as ``YYYY-MM-DD
-    HH:MM:SS`` (the real driver might answer ISO strings with a zone: unconfirmed). A value the column
+    HH:MM:SS`` (the real driver might answer ISO strings with a zone: unconfirmed; a written zone offset is
+    dropped, not converted). A value the column
     refuses is 500 with a MySQL message (``Incorrect integer value: 'abc' for column 'fqty' at row 1``).
   * Text compares case-insensitively (a ``_ci`` collation) for eq/neq/gt../in/between/like and sorting, and is
     returned byte-exact (Hebrew and other non-ASCII text is stored and answered as UTF-8 JSON, unescaped).

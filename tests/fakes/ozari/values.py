@@ -7,6 +7,7 @@ see the package docstring, "Values and comparisons".
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Any, Literal
@@ -41,14 +42,15 @@ def _as_number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int | float):
-        return value
+        return value if math.isfinite(value) else None
     if isinstance(value, str):
         if _INTEGER.fullmatch(value):
             return int(value)
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return None
+        return number if math.isfinite(number) else None
     return None
 
 
