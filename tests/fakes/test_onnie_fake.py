@@ -494,6 +494,9 @@ def test_delay_next_holds_the_answer(state: FakeOnnie, client: httpx.Client) -> 
     with pytest.raises(httpx.ReadTimeout):
         client.get("/tables", timeout=0.1)  # 1 s delay: a slow machine only makes this surer
     assert client.get(f"/tables/{tid(state)}").status_code == 200
+    state.latency_s = 1.0
+    with pytest.raises(httpx.ReadTimeout):
+        client.get(f"/tables/{tid(state)}", timeout=0.1)
 
 
 def test_request_log_redacts_the_key(state: FakeOnnie, client: httpx.Client) -> None:

@@ -1,4 +1,4 @@
-"""Onnie tables and records in memory: their JSON shapes and the create / replace / merge / delete rules."""
+"""Onnie tables and records in memory: their JSON shapes and the create / replace / merge rules."""
 
 from __future__ import annotations
 
