@@ -1,0 +1,130 @@
+"""HTTP side of the fake DingTalk API: the Starlette app (:func:`build_app`), the fault switches applied to
+each request, and :func:`serve_fake_dingtalk`, which runs the app with uvicorn in a daemon thread.
+
+Every JSON answer carries ``Content-Type: application/json;charset=utf-8`` and the ``x-acs-request-id`` /
+``x-acs-trace-id`` headers (§1.6); an error body's ``requestid`` is the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .api import dispatch
+from .errors import DingTalkError, new_request_id
+from .state import FakeDingTalk, Fault
+
+_JSON = "application/json;charset=utf-8"
+_RAW_SEND = "fake_dingtalk.raw_send"
+
+
+def _json_response(status: int, payload: Any, request_id: str) -> Response:
+    headers = {"x-acs-request-id": request_id, "x-acs-trace-id": request_id.replace("-", "").lower()}
+    return Response(json.dumps(payload, ensure_ascii=False), status, headers, _JSON)
+
+
+def _answer(state: FakeDingTalk, request: Request, body: bytes) -> Response:
+    request_id = new_request_id()
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    try:
+        with state.lock:
+            payload = dispatch(
+                state, request.method, raw_path.decode("latin-1"), request.headers, request.query_params, body
+            )
+    except DingTalkError as error:
+        return _json_response(error.status, error.body(request_id), request_id)
+    return _json_response(200, payload, request_id)
+
+
+def _fault_response(fault: Fault) -> Response:
+    if fault.kind == "malformed":
+        return Response(fault.body, fault.status, media_type=fault.media_type)
+    request_id = new_request_id()
+    return _json_response(
+        fault.status, DingTalkError(fault.status, fault.code, fault.message).body(request_id), request_id
+    )
+
+
+async def _reset_connection(scope: Scope) -> None:
+    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
+    transport = getattr(getattr(scope.get(_RAW_SEND), "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (see serve_fake_dingtalk)")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
+
+
+async def _serve(state: FakeDingTalk, request: Request) -> Response:
+    """Latency, then a fault or the API; a lost answer applies the request and then drops the connection."""
+    body = await request.body()
+    entry = state.log(request, body)
+    delay, fault = state.take_faults(request.method, request.url.path)
+    if delay is not None:
+        await asyncio.sleep(delay.seconds)
+    if fault is not None and fault.kind in ("reset", "lost_answer"):
+        if fault.kind == "lost_answer":
+            _answer(state, request, body)  # applied; its answer is never sent
+        await _reset_connection(request.scope)
+        return Response(status_code=500)  # never delivered: the connection is gone
+    response = _answer(state, request, body) if fault is None else _fault_response(fault)
+    entry.status = response.status_code
+    return response
+
+
+class _FakeDingTalkApp(Starlette):
+    """Starlette that keeps the server's own ``send`` in the scope so a fault can reset the socket."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_RAW_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
+def build_app(state: FakeDingTalk) -> Starlette:
+    """The ASGI app serving ``state`` (every path; unknown ones answer 404 ``InvalidAction.NotFound``)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _serve(state, request)
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    return _FakeDingTalkApp(routes=[Route("/{rest:path}", endpoint, methods=methods)])
+
+
+@contextlib.contextmanager
+def serve_fake_dingtalk(state: FakeDingTalk, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serves ``state`` with uvicorn in a daemon thread; yields the base URL (``http://127.0.0.1:<port>``)."""
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (else ~40 ms delayed ACKs).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(build_app(state), log_level="warning", http="h11", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-dingtalk")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake DingTalk server did not start")
+            time.sleep(0.005)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
