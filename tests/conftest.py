@@ -10,6 +10,7 @@ from typing import Any
 import mcp.types as types
 import pytest
 from mcp.client.session import ClientSession
+from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from tables_mcp.backends.base import Backend
@@ -68,6 +69,13 @@ class Agent:
         error: dict[str, Any] = result.structuredContent["error"]
         error["text"] = text
         return error
+
+    async def unknown_tool(self, name: str, arguments: dict[str, Any] | None = None) -> str:
+        """Calls a tool the server does not offer: a JSON-RPC error (-32602), as the MCP specification says."""
+        with pytest.raises(McpError) as raised:
+            await self.session.call_tool(name, arguments or {})
+        assert raised.value.error.code == types.INVALID_PARAMS, raised.value.error
+        return raised.value.error.message
 
     async def tools(self) -> dict[str, types.Tool]:
         return {tool.name: tool for tool in (await self.session.list_tools()).tools}

@@ -11,6 +11,7 @@ import anyio
 import httpx
 import mcp.types as types
 import pytest
+from mcp.shared.exceptions import McpError
 
 from .conftest import TASK_COLUMNS
 from .http_server import TOKEN, command, running
@@ -22,17 +23,27 @@ def is_list_changed(message: Any) -> bool:
     return isinstance(message, types.ServerNotification) and isinstance(message.root, types.ToolListChangedNotification)
 
 
+@pytest.mark.parametrize("token", [TOKEN, None], ids=["token", "no-token"])
 @pytest.mark.parametrize(("transport", "extra"), [("http", ()), ("http", ("--stateless",)), ("sse", ())])
-async def test_tools_over_the_network(tmp_path: Path, transport: str, extra: tuple[str, ...]) -> None:
-    with running(tmp_path / "n.db", *extra, transport=transport) as server:
+async def test_tools_over_the_network(
+    tmp_path: Path, transport: str, extra: tuple[str, ...], token: str | None
+) -> None:
+    with running(tmp_path / "n.db", *extra, transport=transport, token=token) as server:
         seen: list[Any] = []
 
         async def on_message(message: Any) -> None:
             seen.append(message)
 
         async with server.session(on_message) as session:
+            capabilities = session.get_server_capabilities()
+            assert capabilities is not None and capabilities.tools is not None
+            assert capabilities.tools.listChanged is True  # the server does send tools/list_changed
             names = {tool.name for tool in (await session.list_tools()).tools}
-            assert "createTable" in names
+            assert {"createTable", "createRecords", "patchRecord", "deleteRecords", "listRecords"} <= names
+            with pytest.raises(McpError) as unknown:
+                await session.call_tool("createRecords_Nope", {})
+            assert unknown.value.error.code == types.INVALID_PARAMS
+            assert "Unknown tool: 'createRecords_Nope'" in unknown.value.error.message
             created = await session.call_tool("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
             assert not created.isError
             if "--stateless" not in extra:
@@ -127,8 +138,9 @@ async def test_read_only_and_allow_list_hold_over_http(tmp_path: Path) -> None:
             assert all(tool.annotations and tool.annotations.readOnlyHint for tool in tools)
             secret = await session.call_tool("getRecord", {"table": "Secret", "recordId": "1"})
             assert secret.isError and secret.structuredContent["error"]["code"] == "not_found"  # type: ignore[index]
-            refused = await session.call_tool("deleteRecords", {"table": "Open", "recordIds": ["1"]})
-            assert refused.isError
+            with pytest.raises(McpError) as refused:
+                await session.call_tool("deleteRecords", {"table": "Open", "recordIds": ["1"]})
+            assert refused.value.error.code == types.INVALID_PARAMS
             opened = await session.call_tool("getRecord", {"table": "Open", "recordId": "1"})
             assert not opened.isError
 

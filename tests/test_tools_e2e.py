@@ -17,6 +17,18 @@ from .conftest import TASK_COLUMNS, Agent, open_agent
 pytestmark = pytest.mark.anyio
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# What every embedded-store session offers in every tool mode, for any number of tables.
+GENERIC_TOOLS = {
+    "listTables",
+    "describeTable",
+    "listRecords",
+    "getRecord",
+    "createRecords",
+    "patchRecord",
+    "deleteRecords",
+    "createTable",
+    "addColumns",
+}
 
 
 async def insert_tasks(agent: Agent) -> list[dict]:
@@ -37,7 +49,8 @@ async def insert_tasks(agent: Agent) -> list[dict]:
 
 async def test_fresh_store_lists_generic_and_embedded_tools(agent: Agent) -> None:
     tools = await agent.tools()
-    assert set(tools) == {"listTables", "describeTable", "getRecord", "deleteRecords", "createTable", "addColumns"}
+    # The generic tools are always registered, whatever the number of tables (none here).
+    assert set(tools) == GENERIC_TOOLS
     assert (await agent.ok("listTables"))["tables"] == []
     assert tools["listTables"].annotations.readOnlyHint is True
     assert tools["deleteRecords"].annotations.destructiveHint is True
@@ -53,8 +66,7 @@ async def test_create_table_sends_list_changed_and_registers_per_table_tools(age
         for n in agent.notifications
     )
     tools = await agent.tools()
-    assert {"createRecords_Tasks", "patchRecord_Tasks", "listRecords_Tasks"} <= set(tools)
-    assert not {"createRecords", "patchRecord", "listRecords"} & set(tools)
+    assert set(tools) == GENERIC_TOOLS | {"createRecords_Tasks", "patchRecord_Tasks", "listRecords_Tasks"}
     create = tools["createRecords_Tasks"]
     row = create.inputSchema["properties"]["records"]["items"]
     assert row["required"] == ["Title", "Status"]
@@ -69,18 +81,9 @@ async def test_auto_mode_gives_each_table_a_typed_create_and_keeps_the_rest_gene
     async for agent in open_agent(backend):
         await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
         tools = await agent.tools()
-        assert set(tools) == {
-            "listTables",
-            "describeTable",
-            "getRecord",
-            "deleteRecords",
-            "listRecords",
-            "patchRecord",
-            "createRecords_Tasks",
-            "createTable",
-            "addColumns",
-        }
+        assert set(tools) == GENERIC_TOOLS | {"createRecords_Tasks"}
         await agent.ok("createRecords_Tasks", {"records": [{"Title": "a", "Status": "Todo"}]})
+        await agent.ok("createRecords", {"table": "Tasks", "records": [{"Title": "b", "Status": "Todo"}]})
         error = await agent.error("patchRecord", {"table": "Tasks", "recordId": "1", "fields": {"Status": "x"}})
         assert error["fieldErrors"][0]["allowed"] == ["Todo", "Doing", "Done"]
         listed = await agent.ok(
@@ -192,7 +195,6 @@ async def test_every_problem_of_a_batch_is_reported_and_nothing_written(tasks: A
         ("listRecords_Tasks", {"cursor": "garbage!"}, "invalid_argument", "cursor"),
         ("listRecords_Tasks", {"fields": ["Nope"]}, "invalid_argument", "fields[0]"),
         ("listRecords_Tasks", {"sort": [{"field": "Tags"}]}, "invalid_argument", "sort[0].field"),
-        ("noSuchTool", {}, "not_found", None),
         ("createTable", {"name": "Tasks", "columns": [{"name": "a", "type": "TEXT"}]}, "invalid_argument", "name"),
         (
             "createTable",
@@ -263,7 +265,7 @@ async def test_tool_mode_auto_switches_to_generic_past_the_limit(backend: LocalB
             tools = await agent.tools()
             per_table = name != "C"
             assert ("createRecords_A" in tools) is per_table
-            assert ("createRecords" in tools) is not per_table
+            assert GENERIC_TOOLS <= set(tools), "the generic tools never go away"
         await agent.ok("createRecords", {"table": "C", "records": [{"x": "1"}]})
 
 
@@ -278,7 +280,8 @@ async def test_read_only_and_allow_list(backend: LocalBackend) -> None:
         assert [t["name"] for t in (await agent.ok("listTables"))["tables"]] == ["Open"]
         error = await agent.error("getRecord", {"table": "Secret", "recordId": "1"})
         assert error["code"] == "not_found"
-        assert (await agent.error("deleteRecords", {"table": "Open", "recordIds": ["1"]}))["code"] == "not_found"
+        assert GENERIC_TOOLS & set(tools) == {"listTables", "describeTable", "listRecords", "getRecord"}
+        assert "Unknown tool: 'deleteRecords'" in await agent.unknown_tool("deleteRecords", {"table": "Open"})
 
 
 async def test_references_must_point_at_existing_records(agent: Agent) -> None:
@@ -300,6 +303,14 @@ async def test_references_must_point_at_existing_records(agent: Agent) -> None:
     assert error["fieldErrors"][0]["field"] == "Assignee" and "9" in error["fieldErrors"][0]["message"]
     listed = await agent.ok("listRecords_Tickets", {"filter": {"field": "Assignee", "op": "contains", "value": "1"}})
     assert len(listed["records"]) == 1
+
+
+async def test_unknown_tool_is_a_protocol_error_naming_the_tools(tasks: Agent) -> None:
+    message = await tasks.unknown_tool("noSuchTool")
+    assert "Unknown tool: 'noSuchTool'" in message and "createRecords_Tasks" in message
+    long_name = "x" * 100_000
+    assert len(await tasks.unknown_tool(long_name)) < 1_000, "the name is echoed bounded"
+    await tasks.ok("listTables")  # the session goes on
 
 
 async def test_record_text_is_presented_as_data(tasks: Agent) -> None:

@@ -12,6 +12,19 @@ from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# Echoed client input (names, ids, values) is cut to this many characters: a 1 MiB table name must not
+# come back as a 1 MiB error.
+MAX_ECHO_CHARS = 80
+
+
+def bounded(value: object, limit: int = MAX_ECHO_CHARS) -> str:
+    """`repr`-like text of a client-sent value, cut to `limit` characters with the cut said."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    shown = repr(text[:limit]) if isinstance(value, str) else text[:limit]
+    return f"{shown}... ({len(text):,} characters)"
+
 
 class ConfigError(Exception):
     """A configuration problem found at start, explained in one line with its fix (not a tool error)."""

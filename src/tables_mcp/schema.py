@@ -171,7 +171,7 @@ def list_arguments_schema(
                 },
             },
             "fields": {"type": "array", "items": name_schema, "uniqueItems": True},
-            "limit": {"type": "integer", "minimum": 1, "maximum": caps.max_page_size, "default": 50},
+            "limit": {"type": "integer", "minimum": 1, "maximum": caps.max_page_size},
             "cursor": {"type": "string"},
         },
         "additionalProperties": False,

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio
+import anyio.lowlevel
 import mcp.types as types
 from mcp.client.session import ClientSession
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from . import __version__
-from .errors import ErrorCode, TablesError
+from .errors import ErrorCode, TablesError, bounded
 from .tools import CallHooks, Catalogue, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
@@ -110,8 +112,23 @@ class CallGate:
                 await anyio.sleep(0.05)
 
 
+class TablesServer(Server[Any, Any]):
+    """The SDK's low-level server, announcing what this server does on every transport: it sends
+    `notifications/tools/list_changed`, so `tools.listChanged` is true (the streamable HTTP manager
+    builds its own initialization options, so the default has to live here)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities
+        )
+
+
 def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[Any, Any]:
-    server: Server[Any, Any] = Server("tables-mcp", version=__version__, instructions=INSTRUCTIONS)
+    server = TablesServer("tables-mcp", version=__version__, instructions=INSTRUCTIONS)
     gate = gate or CallGate(CallLimits())
     sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
 
@@ -126,26 +143,68 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
         await catalogue.refresh()
         return [to_mcp_tool(spec) for spec in catalogue.tool_specs()]
 
-    @server.call_tool(validate_input=False)
-    async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(request: types.CallToolRequest) -> types.ServerResult:
+        """Registered directly rather than through the SDK's decorator, which would turn an unknown tool
+        into a tool result: the specification makes it a JSON-RPC error (-32602)."""
         context = server.request_context
         sessions.add(context.session)
+        name, arguments = request.params.name, request.params.arguments or {}
         before = catalogue.version
         try:
             async with gate.slot():
                 await catalogue.refresh()
+                if catalogue.spec(name) is None:
+                    await catalogue.refresh(force=True)  # a tool of a table created a moment ago elsewhere
+                _require_tool(catalogue, name)
                 outcome = await _run_call(catalogue, gate, name, arguments, _client_of(context), _hooks(context))
         except TablesError as exc:
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
         if catalogue.version != before:
             await _notify_tools_changed(list(sessions))
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=outcome.text)],
-            structuredContent=outcome.payload,
-            isError=outcome.is_error,
+        return types.ServerResult(
+            types.CallToolResult(
+                content=[types.TextContent(type="text", text=outcome.text)],
+                structuredContent=outcome.payload,
+                isError=outcome.is_error,
+            )
         )
 
+    server.request_handlers[types.CallToolRequest] = call_tool
+    _answer_cancelled_requests_once(server)
     return server
+
+
+def _require_tool(catalogue: Catalogue, name: str) -> None:
+    if catalogue.spec(name) is not None:
+        return
+    names = [spec.name for spec in catalogue.tool_specs()]
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    raise McpError(
+        types.ErrorData(
+            code=types.INVALID_PARAMS,
+            message=f"Unknown tool: {bounded(name)}. Call tools/list for the current tools; they are: {shown}.",
+        )
+    )
+
+
+def _answer_cancelled_requests_once(server: Server[Any, Any]) -> None:
+    """Every request gets exactly one answer, also when the client cancels it.
+
+    On `notifications/cancelled` the SDK answers "Request cancelled" at once and cancels the handler;
+    a handler that then finishes without meeting a checkpoint (a shielded write completing) would be
+    answered a second time, and the SDK's assertion against that kills the server. A checkpoint after
+    each handler turns that late result into the cancellation the SDK expects."""
+    for request_type, handler in list(server.request_handlers.items()):
+        server.request_handlers[request_type] = _checkpointed(handler)
+
+
+def _checkpointed(handler: Callable[[Any], Awaitable[types.ServerResult]]) -> Callable[[Any], Awaitable[Any]]:
+    async def run(request: Any) -> types.ServerResult:
+        result = await handler(request)
+        await anyio.lowlevel.checkpoint()
+        return result
+
+    return run
 
 
 async def _run_call(
@@ -201,7 +260,7 @@ async def _notify_tools_changed(sessions: list[ServerSession]) -> None:
 
 
 def initialization_options(server: Server[Any, Any]) -> InitializationOptions:
-    return server.create_initialization_options(NotificationOptions(tools_changed=True))
+    return server.create_initialization_options()
 
 
 async def serve_stdio(catalogue: Catalogue, gate: CallGate | None = None) -> None:

@@ -183,27 +183,30 @@ class Catalogue:
         return self.options.mode == "per-table"
 
     def _all_specs(self) -> list[ToolSpec]:
+        """Every tool the backend's capabilities allow, before read-only mode and --disable-tools.
+
+        The generic tools are always there, in every mode and for any number of tables: pipelines call
+        them by name, so a tool name an agent has seen never changes meaning. Per-table tools are
+        additions carrying one table's exact schema: auto mode adds createRecords_<table> (where a
+        schema prevents the costliest mistakes) while the tables are few; per-table mode adds list,
+        create and patch per table; generic mode adds none.
+        """
         caps = self.backend.capabilities
-        # auto mode gives each table one typed tool, createRecords_<table>, where a schema prevents the
-        # costliest mistakes; reads and patches stay generic so that tools/list stays small.
-        full = self.options.mode == "per-table"
-        specs = [self._list_tables_spec(), self._describe_spec(), self._get_spec()]
+        specs = [self._list_tables_spec(), self._describe_spec(), self._list_spec(), self._get_spec()]
+        specs.append(self._create_spec())
+        if caps.patch:
+            specs.append(self._patch_spec())
         if caps.delete:
             specs.append(self._delete_spec())
-        if not full:
-            specs.append(self._list_spec())
-            if caps.patch:
-                specs.append(self._patch_spec())
-        if self.per_table:
-            slugs = table_slugs(self.tables)
-            for table in self.tables:
-                specs += self._per_table_specs(table, slugs[table.id], full)
-        else:
-            specs.append(self._create_spec())
         if caps.create_table:
             if self.options.tables is None:  # with an allow-list, a new table would be invisible
                 specs.append(self._create_table_spec())
             specs.append(self._add_columns_spec())
+        if self.per_table:
+            full = self.options.mode == "per-table"
+            slugs = table_slugs(self.tables)
+            for table in self.tables:
+                specs += self._per_table_specs(table, slugs[table.id], full)
         return specs
 
     def _build_specs(self) -> list[ToolSpec]:
@@ -240,7 +243,8 @@ class Catalogue:
     def _list_tables_spec(self) -> ToolSpec:
         return self._spec(
             "listTables",
-            "List the tables you can use: id, name, description and column count. Start here.",
+            "List the tables you can use: id, name, description and column count. Start here; other tools take a "
+            "table's id or name as `table`.",
             {},
             [],
             READ,
@@ -305,8 +309,8 @@ class Catalogue:
         records = {"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": caps.max_create_batch}
         return self._spec(
             "createRecords",
-            f"Create 1-{caps.max_create_batch} records: records = [{{column name: value}}]. Values must fit the "
-            f"table's createSchema (describeTable). {_atomic_words(caps.atomic_create)}",
+            "Create records: [{column name: value}], each fitting the table's createSchema (describeTable). "
+            + _atomic_words(caps.atomic_create),
             {"table": _TABLE_ARG, "records": records},
             ["table", "records"],
             CREATE,
@@ -356,7 +360,7 @@ class Catalogue:
         schemas = self._table_schemas(table)
         create = self._bound_spec(
             f"createRecords_{slug}",
-            f"Create 1-{caps.max_create_batch} records in {about}. {_atomic_words(caps.atomic_create)}",
+            f"Create records in {about}. {_atomic_words(caps.atomic_create)}",
             schemas.create_schema,
             CREATE,
             self._create,
@@ -573,7 +577,8 @@ class Catalogue:
         return {"table": {"id": table.id, "name": table.name, "columns": [c.to_public() for c in table.columns]}}
 
 
-_TABLE_ARG: Schema = {"type": "string", "description": "Table id or name"}
+# Every tool that takes `table` accepts a table's id or its name (listTables says so once).
+_TABLE_ARG: Schema = {"type": "string"}
 _COLUMN_TYPES = [
     "TEXT",
     "LONGTEXT",

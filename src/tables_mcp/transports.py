@@ -120,6 +120,17 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
+class _AsgiEndpoint:
+    """Starlette's Route calls a plain function as a request handler, `f(request)`; an object is served
+    as the ASGI app it is, which is what the MCP endpoints are, with or without the auth middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -163,8 +174,8 @@ def build_http_app(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -
             status_code=503 if gate.draining else 200,
         )
 
-    def guard(app: Any) -> Any:
-        return RequireAuthMiddleware(app, required_scopes=[]) if options.auth_token else app
+    def guard(app: ASGIApp) -> ASGIApp:
+        return RequireAuthMiddleware(app, required_scopes=[]) if options.auth_token else _AsgiEndpoint(app)
 
     routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
     if options.transport == "http":
