@@ -10,6 +10,8 @@ seeded as a Kintone app in the fake otherwise.
 The backend is wrapped in `RecordingBackend`, which records every Backend method the tools call,
 so that a test can say "this was answered before any backend call" on every backend alike; on
 Kintone `network_writes()` also reads the fake's request log (no POST/PUT/DELETE of records).
+`Subject.with_second_table` gives an agent that sees a second table beside Tasks: created with
+`createTable` on the store, a second app of the fake (and a backend exposing both) on Kintone.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class Subject:
     agent: Agent
     backend: RecordingBackend
     fake: FakeKintone | None  # the fake platform behind the backend, if any
+    where: Any = None  # the SQLite path, the PostgreSQL DSN, or the fake's URL
+    kintone_app: tuple[int, str] | None = None  # the Tasks app and its token, on Kintone
 
     @property
     def capabilities(self) -> Capabilities:
@@ -127,6 +131,29 @@ class Subject:
     def network_requests(self) -> int:
         return 0 if self.fake is None else len(self.fake.requests)
 
+    @asynccontextmanager
+    async def with_second_table(self, name: str) -> AsyncIterator[Agent]:
+        """An agent that sees Tasks and a second, empty table `name` with the same columns."""
+        if self.capabilities.create_table:
+            await self.agent.ok("createTable", {"name": name, "columns": TASK_COLUMNS})
+            yield self.agent
+            return
+        assert self.fake is not None and self.kintone_app is not None
+        tasks, token = self.kintone_app
+        other = self.fake.add_app(name, KINTONE_TASK_FIELDS)
+        backend = KintoneBackend(
+            self.where,
+            api_tokens=[token, self.fake.add_token(other)],
+            app_ids=[str(tasks), str(other)],
+            retry=FAST_RETRY,
+        )
+        await backend.open()
+        try:
+            async for agent in open_agent(backend, ToolOptions()):
+                yield agent
+        finally:
+            await backend.aclose()
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "kintone"])
 def contract_target(request: pytest.FixtureRequest) -> tuple[str, Any]:
@@ -141,30 +168,31 @@ def contract_target(request: pytest.FixtureRequest) -> tuple[str, Any]:
     return "kintone", served
 
 
-def _open_target(kind: str, where: Any) -> tuple[Any, FakeKintone | None]:
+def _open_target(kind: str, where: Any) -> tuple[Any, dict[str, Any]]:
+    """The backend, and what its Subject should know about where it lives."""
     if kind == "sqlite":
-        return LocalBackend(where), None
+        return LocalBackend(where), {"where": where}
     if kind == "postgres":
-        return open_local_store(where), None  # what TABLES_MCP_DB=postgresql://... selects
+        return open_local_store(where), {"where": where}  # what TABLES_MCP_DB=postgresql://... selects
     state, url = where
     state.reset()
     app = state.add_app("Tasks", KINTONE_TASK_FIELDS)
     token = state.add_token(app)
     backend = KintoneBackend(url, api_tokens=[token], app_ids=[str(app)], retry=FAST_RETRY)
-    return backend, state
+    return backend, {"fake": state, "where": url, "kintone_app": (app, token)}
 
 
 @pytest.fixture
 async def subject(contract_target: tuple[str, Any]) -> AsyncIterator[Subject]:
     kind, where = contract_target
-    inner, fake = _open_target(kind, where)
+    inner, place = _open_target(kind, where)
     await inner.open()
     spy = RecordingBackend(inner)
     try:
         async for agent in open_agent(spy, ToolOptions()):  # type: ignore[arg-type]
             if inner.capabilities.create_table:
                 await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
-            found = Subject(agent, spy, fake)
+            found = Subject(agent, spy, place.pop("fake", None), **place)
             found.forget_calls()
             yield found
     finally:

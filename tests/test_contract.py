@@ -451,18 +451,63 @@ async def test_paging_visits_every_record_exactly_once(subject: Subject) -> None
     assert [r["id"] for page in biggest for r in page] == ids and len(biggest) == 1
 
 
-async def test_cursors_are_checked(subject: Subject) -> None:
-    await subject.agent.ok("createRecords_Tasks", {"records": [{"Title": f"c{i}"} for i in range(5)]})
-    first = await subject.agent.ok("listRecords", {"table": "Tasks", "limit": 2, "filter": cond("Title", "isNotEmpty")})
-    assert first["nextCursor"]
-    subject.forget_calls()
-    other = await subject.agent.error("listRecords", {"table": "Tasks", "limit": 2, "cursor": first["nextCursor"]})
-    check_error(other, "invalid_argument")
-    assert list(problems(other)) == [(None, "cursor")]
+def check_cursor_refused(error: dict[str, Any]) -> None:
+    """A cursor used where it does not belong: invalid_argument on `cursor`, saying to restart without one."""
+    check_error(error, "invalid_argument")
+    assert list(problems(error)) == [(None, "cursor")], error
+    assert "without a cursor" in problems(error)[(None, "cursor")]["message"], error
+
+
+def titles_of(page: dict[str, Any]) -> list[str]:
+    return [record["fields"]["Title"] for record in page["records"]]
+
+
+async def test_a_cursor_is_valid_only_for_its_filter_sort_and_fields(subject: Subject) -> None:
+    rows = [{"Title": f"c{i}", "Estimate": i} for i in range(6)]
+    await subject.agent.ok("createRecords_Tasks", {"records": rows})
+    by_estimate = [{"field": "Estimate", "direction": "desc"}]
+    for sort, expected in ((None, ["c2", "c3"]), (by_estimate, ["c3", "c2"])):  # seek paging, then sorted paging
+        call = {"table": "Tasks", "limit": 2, "filter": cond("Estimate", "gte", 0), "sort": sort, "fields": ["Title"]}
+        call = {key: value for key, value in call.items() if value is not None}
+        cursor = (await subject.agent.ok("listRecords", call))["nextCursor"]
+        assert cursor
+        assert titles_of(await subject.agent.ok("listRecords", {**call, "cursor": cursor})) == expected
+        subject.forget_calls()
+        changes: list[dict[str, Any]] = [
+            {"filter": cond("Estimate", "gte", 1)},
+            {"filter": None},
+            {"sort": [{"field": "Estimate"}]},
+            {"sort": None if sort else by_estimate},
+            {"fields": ["Title", "Estimate"]},
+            {"fields": None},
+        ]
+        for change in changes:
+            changed = {key: value for key, value in {**call, **change}.items() if value is not None}
+            error = await subject.agent.error("listRecords", {**changed, "cursor": cursor})
+            check_cursor_refused(error)
+            assert "filter, sort or fields" in error["message"], (change, error)
+        assert subject.network_requests() == 0, "a foreign cursor is refused before any request"
+        # The page size is not part of the query: it may change from page to page.
+        assert titles_of(await subject.agent.ok("listRecords", {**call, "limit": 1, "cursor": cursor})) == expected[:1]
     garbage = await subject.agent.error("listRecords", {"table": "Tasks", "cursor": "not-a-cursor!"})
-    check_error(garbage, "invalid_argument")
-    assert list(problems(garbage)) == [(None, "cursor")]
-    assert subject.network_requests() == 0
+    check_cursor_refused(garbage)
+
+
+async def test_a_cursor_of_one_table_is_refused_on_another(subject: Subject) -> None:
+    await subject.agent.ok("createRecords_Tasks", {"records": [{"Title": f"t{i}"} for i in range(5)]})
+    async with subject.with_second_table("Other") as agent:
+        other = [{"Title": f"o{i}"} for i in range(5)]
+        await agent.ok("createRecords_Other", {"records": other})
+        for paging in ({"limit": 2}, {"limit": 2, "sort": [{"field": "Title"}]}):
+            cursor = (await agent.ok("listRecords", {"table": "Tasks", **paging}))["nextCursor"]
+            assert cursor
+            error = await agent.error("listRecords", {"table": "Other", **paging, "cursor": cursor})
+            check_cursor_refused(error)
+            assert "another table" in error["message"], error
+            # Other's own cursor pages Other from where it left off.
+            first = await agent.ok("listRecords", {"table": "Other", **paging})
+            following = await agent.ok("listRecords", {"table": "Other", **paging, "cursor": first["nextCursor"]})
+            assert titles_of(first) + titles_of(following) == ["o0", "o1", "o2", "o3"]
 
 
 # -- validation before any backend call ---------------------------------------------------------------------

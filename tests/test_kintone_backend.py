@@ -20,6 +20,7 @@ from tables_mcp.backends.kintone import (
     CAPABILITIES,
     KintoneBackend,
     column_from_property,
+    encode_value,
     kintone_number,
     map_kintone_error,
     parse_error_key,
@@ -352,8 +353,18 @@ def test_conditions_render_per_kintone_field_type() -> None:
     assert rendered({"field": "n", "op": "in", "value": [1, 2.5]}) == "n in (1, 2.5)"
     assert rendered({"field": "d", "op": "gte", "value": "2026-01-01T09:00:00+09:00"}) == 'd >= "2026-01-01T00:00:00Z"'
     assert rendered({"field": "u", "op": "ne", "value": "alice"}) == 'u not in ("alice")'
+    assert rendered({"field": "d", "op": "gt", "value": "0999-06-01T12:00:30Z"}) == 'd > "0999-06-01T12:00:00Z"'
     both = {"or": [{"field": "n", "op": "lt", "value": 0}, {"and": [{"field": "t", "op": "eq", "value": "x"}]}]}
     assert rendered(both) == '(n < 0 or (t = "x"))'
+
+
+def test_datetimes_are_written_in_utc_with_four_digit_years() -> None:
+    column = column_from_property({"type": "DATETIME", "code": "d"})
+    assert column is not None
+    assert encode_value(column, "0999-06-01T09:00:00+09:00") == "0999-06-01T00:00:00Z"
+    assert encode_value(column, "2026-03-01T10:15:00Z") == "2026-03-01T10:15:00Z"
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        encode_value(column, "0001-01-01T00:00:00+01:00")
 
 
 async def test_long_queries_are_sent_in_a_body(kintone: KintoneBackend, state: FakeKintone) -> None:

@@ -116,7 +116,8 @@ def mixed_calls(table: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def normalized(payload: Any) -> Any:
-    """A payload with what legitimately differs (timestamps, table ids, native type names) blanked out."""
+    """A payload with what legitimately differs (timestamps, table ids and the cursors bound to them,
+    native type names) blanked out."""
     if isinstance(payload, dict):
         out = {}
         for key, value in payload.items():
@@ -125,6 +126,8 @@ def normalized(payload: Any) -> Any:
                 out[key] = "<stamp>"
             elif key in ("id", "table") and isinstance(value, str) and value.startswith("tbl"):
                 out[key] = "<table>"
+            elif key == "nextCursor" and isinstance(value, str):
+                out[key] = "<cursor>"
             elif key == "nativeType":
                 out[key] = value.split(":", 1)[1]
             else:

@@ -40,7 +40,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -63,6 +62,8 @@ from ..model import (
     Table,
     WriteProgress,
 )
+from .kit.codecs import datetime_minute_bound, time_minute_bound, utc_datetime
+from .kit.cursors import CursorCodec, not_ours, query_scope, store_key
 
 log = logging.getLogger("tables_mcp.backends.kintone")
 
@@ -434,7 +435,7 @@ class _LiveCursor:
     """A Kintone cursor this process reads forward, with records fetched but not yet handed out."""
 
     kintone_id: str
-    fingerprint: str
+    scope: str
     position: int
     buffer: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
@@ -490,6 +491,8 @@ class KintoneBackend:
         self._tables: list[Table] = []
         self._schema_lock = anyio.Lock()
         self._cursors: dict[str, _LiveCursor] = {}
+        # Keyed by the domain (and guest space), so every replica and restart reads the same cursors.
+        self._cursor_codec = CursorCodec(store_key("kintone", self.settings.base_url, space or ""))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **options: Any) -> KintoneBackend:
@@ -672,18 +675,35 @@ class KintoneBackend:
             return decode_record(table, body["record"], None)
 
     async def list_records(self, table: Table, query: ListQuery) -> Page:
-        fingerprint = _fingerprint(table, query)
-        state = _decode_cursor(query.cursor, fingerprint)
+        scope = query_scope(table.id, query)
+        state = self._read_cursor_state(query.cursor, scope)
         where = render_filter(query.filter) if query.filter is not None else ""
         codes = _request_fields(table, query.fields)
         limit = max(1, min(query.limit, MAX_PAGE))
         if not query.sort:
-            return await self._seek_page(table, query, where, codes, limit, state, fingerprint)
+            return await self._seek_page(table, query, where, codes, limit, state, scope)
         order = ", ".join(f"{_code(key.column)} {'desc' if key.descending else 'asc'}" for key in query.sort)
         order += ", $id asc"
         if state.get("m") == "c":
-            return await self._cursor_page(table, query, f"{where} order by {order}", codes, limit, state, fingerprint)
-        return await self._offset_page(table, query, where, order, codes, limit, state, fingerprint)
+            return await self._cursor_page(table, query, f"{where} order by {order}", codes, limit, state, scope)
+        return await self._offset_page(table, query, where, order, codes, limit, state, scope)
+
+    def _read_cursor_state(self, cursor: str | None, scope: str) -> dict[str, Any]:
+        """A cursor's positions, each checked as untrusted input: `a` goes into the query text, so only a
+        record id passes; `o` is an offset; `h` names a Kintone cursor this process holds."""
+        if cursor is None:
+            return {}
+        state = self._cursor_codec.decode(cursor, scope)
+        mode = state.get("m")
+        if mode == "s":
+            after = _record_key(state["a"]) if isinstance(state.get("a"), str) else None
+            if after is not None:
+                return {"m": mode, "a": after}
+        elif mode in ("o", "c"):
+            offset, handle = state.get("o"), state.get("h")
+            if type(offset) is int and offset >= 0 and (handle is None or isinstance(handle, str)):
+                return {"m": mode, "o": offset, "h": handle}
+        raise not_ours()
 
     async def _seek_page(
         self,
@@ -693,17 +713,19 @@ class KintoneBackend:
         codes: list[str] | None,
         limit: int,
         state: dict[str, Any],
-        fingerprint: str,
+        scope: str,
     ) -> Page:
-        after = state.get("a")
+        after = state.get("a")  # a canonical record id: checked by _read_cursor_state
         condition = where
         if after is not None:
-            condition = f"$id > {int(after)}" + (f" and ({where})" if where else "")
+            condition = f"$id > {after}" + (f" and ({where})" if where else "")
         text = f"{condition} order by $id asc limit {min(limit + 1, MAX_PAGE)}"
         raws, total = await self._records_page(table, text, codes, first=query.cursor is None)
         records = [decode_record(table, raw, query.fields) for raw in raws[:limit]]
         more = len(raws) > limit or len(raws) == MAX_PAGE
-        next_cursor = _encode_cursor({"q": fingerprint, "m": "s", "a": records[-1]["id"]}) if more and records else None
+        next_cursor = None
+        if more and records:
+            next_cursor = self._cursor_codec.encode(scope, {"m": "s", "a": records[-1]["id"]})
         return Page(records=records, next_cursor=next_cursor, total_count=total)
 
     async def _offset_page(
@@ -715,7 +737,7 @@ class KintoneBackend:
         codes: list[str] | None,
         limit: int,
         state: dict[str, Any],
-        fingerprint: str,
+        scope: str,
     ) -> Page:
         offset = int(state.get("o") or 0)
         text = f"{where} order by {order} limit {min(limit + 1, MAX_PAGE)} offset {offset}"
@@ -727,7 +749,7 @@ class KintoneBackend:
             next_offset = offset + len(records)
             # Past Kintone's offset cap the next page comes from a Kintone cursor.
             mode = "o" if next_offset <= self.max_offset else "c"
-            next_cursor = _encode_cursor({"q": fingerprint, "m": mode, "o": next_offset})
+            next_cursor = self._cursor_codec.encode(scope, {"m": mode, "o": next_offset})
         return Page(records=records, next_cursor=next_cursor, total_count=total)
 
     async def _records_page(
@@ -752,14 +774,14 @@ class KintoneBackend:
         codes: list[str] | None,
         limit: int,
         state: dict[str, Any],
-        fingerprint: str,
+        scope: str,
     ) -> Page:
         position = int(state.get("o") or 0)
         handle = state.get("h")
         if handle is None:
-            handle = await self._open_cursor(table, query_text, codes, fingerprint, position)
+            handle = await self._open_cursor(table, query_text, codes, scope, position)
         live = self._cursors.get(str(handle))
-        if live is None or live.fingerprint != fingerprint:
+        if live is None or live.scope != scope:
             raise _stale_cursor()
         async with live.lock:
             if live.position != position or self._cursors.get(str(handle)) is not live:
@@ -772,12 +794,12 @@ class KintoneBackend:
         if not more:
             self._cursors.pop(str(handle), None)  # Kintone frees a cursor once it is read to the end
         records = [decode_record(table, raw, query.fields) for raw in taken]
-        next_cursor = _encode_cursor({"q": fingerprint, "m": "c", "o": live.position, "h": handle}) if more else None
+        next_cursor = None
+        if more:
+            next_cursor = self._cursor_codec.encode(scope, {"m": "c", "o": live.position, "h": handle})
         return Page(records=records, next_cursor=next_cursor)
 
-    async def _open_cursor(
-        self, table: Table, query_text: str, codes: list[str] | None, fingerprint: str, skip: int
-    ) -> str:
+    async def _open_cursor(self, table: Table, query_text: str, codes: list[str] | None, scope: str, skip: int) -> str:
         while len(self._cursors) >= MAX_LIVE_CURSORS:
             await self._drop_cursor(next(iter(self._cursors)))
         body: dict[str, Any] = {"app": table.id, "query": query_text.strip(), "size": CURSOR_SIZE}
@@ -785,7 +807,7 @@ class KintoneBackend:
             body["fields"] = codes
         created = await self._send("POST", "records/cursor", body=body)
         with _shape_check("records/cursor"):
-            live = _LiveCursor(str(created["id"]), fingerprint, 0)
+            live = _LiveCursor(str(created["id"]), scope, 0)
         handle = secrets.token_urlsafe(9)
         self._cursors[handle] = live
         # The cursor starts at the first record; skip what the offset pages already showed.
@@ -1219,7 +1241,7 @@ def encode_value(column: Column, value: Any, index: int | None = None, where: st
     if native == "NUMBER":
         return _number_text(value)
     if native == "DATETIME":
-        return _utc_datetime(str(value))
+        return utc_datetime(str(value))
     if native == "TIME":
         return str(value)[:5]
     if native in ENTITY_LIST_TYPES:
@@ -1248,13 +1270,6 @@ def _number_text(value: Any) -> str:
     text = str(value).strip()
     Decimal(text)  # raises on non-numbers
     return text
-
-
-def _utc_datetime(value: str) -> str:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _record_from_input(record_id: str, row: Mapping[str, Any]) -> Record:
@@ -1299,24 +1314,13 @@ def render_condition(cond: Condition) -> str:
 def _minute_bound(column: Column, op: str, value: str) -> tuple[str, str]:
     """Kintone keeps TIME and DATETIME to the minute, so a bound with seconds is moved to the minute that
     gives the same answer: `< 09:30:30` means `< 09:31`, `<= 09:30:30` means `<= 09:30`."""
-    if column.type is ColumnType.TIME:
-        moment = datetime.fromisoformat(f"2000-01-01T{value}").replace(tzinfo=UTC)
-    else:
-        moment = datetime.fromisoformat(_utc_datetime(value).replace("Z", "+00:00"))
-    floor = moment.replace(second=0, microsecond=0)
-    if moment != floor:
-        if op in ("eq", "ne"):
-            raise invalid_argument(
-                f"Kintone keeps {column.name} to the minute, so no value equals {value!r}.",
-                [FieldError("filter.value", "use a whole minute (seconds 00)", allowed="HH:MM")],
-            )
-        if op in ("lt", "gte"):
-            if column.type is ColumnType.TIME and floor.strftime("%H:%M") == "23:59":
-                return ("lte" if op == "lt" else "gt"), "23:59"  # the next minute is the next day
-            floor += timedelta(minutes=1)
-    if column.type is ColumnType.TIME:
-        return op, floor.strftime("%H:%M")
-    return op, floor.strftime("%Y-%m-%dT%H:%M:%SZ")
+    bound = time_minute_bound(op, value) if column.type is ColumnType.TIME else datetime_minute_bound(op, value)
+    if bound is None:
+        raise invalid_argument(
+            f"Kintone keeps {column.name} to the minute, so no value equals {value!r}.",
+            [FieldError("filter.value", "use a whole minute (seconds 00)", allowed="HH:MM")],
+        )
+    return bound
 
 
 def _literal_list(column: Column, values: Any) -> str:
@@ -1338,7 +1342,7 @@ def _literal_text(column: Column, value: Any) -> str:
         return _number_text(value)
     text = str(value)
     if column.type is ColumnType.DATETIME:
-        return _utc_datetime(text)
+        return utc_datetime(text)
     if column.type is ColumnType.TIME:
         return text[:5]
     return text
@@ -1382,41 +1386,6 @@ def _param_text(value: Any) -> str:
 
 
 # -- cursors (ours) --------------------------------------------------------------------------------
-
-
-def _fingerprint(table: Table, query: ListQuery) -> str:
-    shape = repr((table.id, query.filter, query.sort, query.fields))
-    return hashlib.sha256(shape.encode()).hexdigest()[:12]
-
-
-def _encode_cursor(state: dict[str, Any]) -> str:
-    raw = json.dumps(state, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None, fingerprint: str) -> dict[str, Any]:
-    if cursor is None:
-        return {}
-    try:
-        state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(state, dict) or state.get("m") not in ("s", "o", "c"):
-            raise ValueError("not a cursor")
-        owner = state["q"]
-        if _record_key(state.get("a", "1")) is None or not isinstance(state.get("o", 0), int) or state.get("o", 0) < 0:
-            raise ValueError("not a cursor")
-        if not isinstance(state.get("h", ""), str):
-            raise ValueError("not a cursor")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise invalid_argument(
-            "The cursor is not one this server issued.",
-            [FieldError("cursor", "pass nextCursor from the previous listRecords result unchanged")],
-        ) from exc
-    if owner != fingerprint:
-        raise invalid_argument(
-            "The cursor belongs to a listRecords call with another filter, sort or fields.",
-            [FieldError("cursor", "repeat the same filter, sort and fields when paging, or drop the cursor")],
-        )
-    return state
 
 
 def _stale_cursor() -> TablesError:

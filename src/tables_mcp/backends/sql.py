@@ -10,8 +10,6 @@ Everything a user sends is a bound parameter; identifiers are generated and alwa
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
@@ -32,6 +30,8 @@ from ..model import (
     Record,
     Table,
 )
+from .kit.codecs import format_datetime, utc_datetime
+from .kit.cursors import CursorCodec, not_ours, query_scope, store_key
 
 JSON_TYPES = frozenset({ColumnType.MULTISELECT, ColumnType.REFERENCE})
 CREATABLE_TYPES = tuple(
@@ -50,22 +50,6 @@ RowDecoder = Callable[[Sequence[Any]], Record]
 def now_iso() -> str:
     """created_at / updated_at: UTC, milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` on every engine."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def normalize_datetime(value: str) -> str:
-    """UTC, second precision, fixed width (four-digit years too), so that text order is time order."""
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return format_utc(parsed)
-    except OverflowError as exc:
-        raise ValueError(f"{value} is outside the years 1 to 9999 once converted to UTC") from exc
-
-
-def format_utc(moment: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ`; strftime's %Y would drop the leading zeros of years before 1000."""
-    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def normalize_time(value: str) -> str:
@@ -301,7 +285,7 @@ _PG_DECODERS: dict[ColumnType, Decoder] = {
     ColumnType.NUMBER: _pg_number,
     ColumnType.DATE: _pg_date,
     ColumnType.TIME: _pg_time,
-    ColumnType.DATETIME: format_utc,
+    ColumnType.DATETIME: format_datetime,
 }
 
 SQLITE = SqliteDialect()
@@ -327,7 +311,7 @@ def encode_value(column: Column, value: Any) -> Any:
     if kind is ColumnType.REFERENCE:
         return json.dumps(as_id_list(value), ensure_ascii=False)
     if kind is ColumnType.DATETIME:
-        return normalize_datetime(value)
+        return utc_datetime(value)
     if kind is ColumnType.TIME:
         return normalize_time(value)
     if isinstance(value, str):
@@ -353,7 +337,7 @@ def _identity(value: Any) -> Any:
 def comparable_value(kind: ColumnType, value: Any) -> Any:
     """A filter value in the form the store keeps (UTC date-times, HH:MM:SS times), on either engine."""
     if kind is ColumnType.DATETIME:
-        return normalize_datetime(value)
+        return utc_datetime(value)
     if kind is ColumnType.TIME:
         return normalize_time(value)
     if isinstance(value, date):
@@ -619,7 +603,7 @@ def _condition_sql(dialect: Dialect, cond: Condition, col: str) -> tuple[str, li
 class ListPlan:
     """One listRecords page: the SQL, its parameters, and how to turn the rows into a Page."""
 
-    __slots__ = ("decode", "fingerprint", "keyset", "limit", "offset", "params", "sql")
+    __slots__ = ("decode", "keyset", "limit", "offset", "params", "scope", "sql")
 
     def __init__(self, dialect: Dialect, table: Table, sql_names: dict[str, str], query: ListQuery) -> None:
         _, select, self.decode = select_sql(dialect, table, sql_names, query.fields)
@@ -630,8 +614,8 @@ class ListPlan:
             clause, clause_params = filter_sql(dialect, query.filter, sql_names)
             where.append(clause)
             params += clause_params
-        self.fingerprint = fingerprint(query)
-        self.offset, after_id = decode_cursor(query.cursor, self.fingerprint)
+        self.scope = query_scope(table.id, query)
+        self.offset, after_id = read_positions(query.cursor, self.scope)
         self.keyset = not query.sort
         if self.keyset and after_id is not None:
             where.append(f"id > {ph}")
@@ -650,52 +634,29 @@ class ListPlan:
         next_cursor = None
         if len(rows) > self.limit:
             last_id = int(records[-1]["id"])
-            next_cursor = encode_cursor(self.fingerprint, self.offset + self.limit, last_id if self.keyset else None)
+            positions = {"o": self.offset + self.limit, "a": last_id if self.keyset else None}
+            next_cursor = CURSORS.encode(self.scope, positions)
         return Page(records=records, next_cursor=next_cursor)
 
 
 # -- cursors --------------------------------------------------------------------------------------
 
 
-def fingerprint(query: ListQuery) -> str:
-    """What a cursor is bound to: the filter, sort and fields (by column name, so the same on every engine)."""
-    sort = [(key.column.name, key.descending) for key in query.sort]
-    shape = repr((_filter_shape(query.filter), sort, query.fields))
-    return hashlib.sha256(shape.encode()).hexdigest()[:12]
+# One key for every embedded store, on either engine and in every process, so that cursors survive
+# restarts, replicas and differently spelled connection strings; table ids are random per store, so
+# the scope already keeps one store's cursors off another's tables.
+CURSORS = CursorCodec(store_key("embedded store"))
 
 
-def _filter_shape(node: FilterNode | None) -> Any:
-    if node is None:
-        return None
-    if isinstance(node, BoolGroup):
-        return (node.kind, [_filter_shape(item) for item in node.items])
-    return (node.column.name, node.op, node.value)
-
-
-def encode_cursor(fingerprint: str, offset: int, after_id: int | None) -> str:
-    raw = json.dumps({"q": fingerprint, "o": offset, "a": after_id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, fingerprint: str) -> tuple[int, int | None]:
+def read_positions(cursor: str | None, scope: str) -> tuple[int, int | None]:
+    """The offset and last id a cursor carries (0 and None without a cursor)."""
     if cursor is None:
         return 0, None
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        offset, after_id, owner = raw["o"], raw["a"], raw["q"]
-        if not _is_int(offset) or offset < 0 or not (after_id is None or _is_int(after_id)):
-            raise ValueError("cursor fields out of range")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise invalid_argument(
-            "The cursor is not one this server issued.",
-            [FieldError("cursor", "pass nextCursor from the previous listRecords result unchanged")],
-        ) from exc
-    if owner != fingerprint:
-        raise invalid_argument(
-            "The cursor belongs to a listRecords call with another filter, sort or fields.",
-            [FieldError("cursor", "repeat the same filter, sort and fields when paging, or drop the cursor")],
-        )
-    return offset, after_id
+    positions = CURSORS.decode(cursor, scope)
+    offset, after_id = positions.get("o"), positions.get("a")
+    if isinstance(offset, int) and _is_int(offset) and offset >= 0 and (after_id is None or _is_int(after_id)):
+        return offset, after_id
+    raise not_ours()
 
 
 def _is_int(value: Any) -> bool:
