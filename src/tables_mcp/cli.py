@@ -22,8 +22,7 @@ import anyio
 from . import __version__
 from .audit import AuditLog
 from .backends.base import Backend
-from .backends.kintone import KintoneBackend
-from .backends.local import describe_store, open_local_store
+from .backends.registry import BACKENDS, adapter
 from .config import ConfigError, Settings, load_settings, tool_options
 from .doctor import run_doctor
 from .errors import TablesError
@@ -36,7 +35,7 @@ log = logging.getLogger("tables_mcp")
 
 # Flags shared by every command; each also reads TABLES_MCP_<FLAG> (see config.Settings).
 FLAGS: list[tuple[str, dict[str, Any]]] = [
-    ("--backend", {"choices": ["local", "kintone"], "help": "tables backend (kintone reads KINTONE_* variables)"}),
+    ("--backend", {"choices": list(BACKENDS), "help": "tables backend; each platform reads its own variables"}),
     ("--db", {"help": "embedded store: a SQLite file path or a postgresql:// URL"}),
     ("--transport", {"choices": ["stdio", "sse", "http"], "help": "MCP transport (default stdio)"}),
     ("--host", {"help": "HTTP transports: address to listen on (default 127.0.0.1)"}),
@@ -156,9 +155,7 @@ async def _serve(catalogue: Catalogue, settings: Settings) -> None:
 
 
 def open_backend(settings: Settings) -> Backend:
-    if settings.backend == "kintone":
-        return KintoneBackend.from_env(os.environ)
-    return open_local_store(settings.store)
+    return adapter(settings.backend).open(os.environ, settings.store)
 
 
 @asynccontextmanager
@@ -179,8 +176,13 @@ async def open_catalogue(settings: Settings, audit: AuditLog | None = None) -> A
 def _greet_terminal(settings: Settings) -> None:
     if not sys.stdin.isatty():
         return
-    store = describe_store(settings.store) if settings.backend == "local" else settings.backend
-    env = {"TABLES_MCP_DB": store} if settings.backend == "local" else {"TABLES_MCP_BACKEND": settings.backend}
+    if settings.backend == "local":
+        from .backends.store import describe_store
+
+        store = describe_store(settings.store)
+        env = {"TABLES_MCP_DB": store}
+    else:
+        store, env = settings.backend, {"TABLES_MCP_BACKEND": settings.backend}
     config = {"mcpServers": {"tables": {"command": "tables-mcp", "env": env}}}
     print(
         "tables-mcp is an MCP server and is now waiting for an MCP client on stdin/stdout.\n"

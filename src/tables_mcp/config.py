@@ -15,6 +15,7 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .backends.registry import BACKENDS
 from .errors import ConfigError
 from .tools import ToolOptions
 
@@ -29,7 +30,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False, env_ignore_empty=True
     )
 
-    backend: Literal["local", "kintone"] = "local"
+    backend: str = "local"  # a name of backends.registry
     transport: Literal["stdio", "sse", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -53,6 +54,13 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend; choose one of {', '.join(BACKENDS)}")
         return value
 
     @field_validator("log_level", mode="before")

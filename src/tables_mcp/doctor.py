@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import Backend
+from .backends.registry import BACKENDS
 from .config import Settings, tool_options
 from .errors import ConfigError, ErrorCode, TablesError
 from .model import ListQuery
@@ -22,6 +23,7 @@ from .server import in_process_client
 from .tools import Catalogue
 
 MAX_TABLES_PROBED = 25
+SETTINGS_PREFIXES = ("TABLES_MCP_", *(entry.env_prefix for entry in BACKENDS.values() if entry.env_prefix))
 SECRET_NAMES = ("TOKEN", "PASSWORD", "SECRET", "KEY")
 FIXES: dict[ErrorCode, str] = {
     ErrorCode.UNAUTHENTICATED: "check the token / password variables; they were rejected",
@@ -52,7 +54,7 @@ def redacted_environment(environ: dict[str, str]) -> list[str]:
     """The settings variables that are set, secrets shown as ***."""
     shown = []
     for name in sorted(environ):
-        if not name.startswith(("TABLES_MCP_", "KINTONE_")):
+        if not name.startswith(SETTINGS_PREFIXES):
             continue
         secret = any(part in name for part in SECRET_NAMES)
         shown.append(f"{name}={'***' if secret else environ[name]}")

@@ -166,7 +166,10 @@ class HttpClient:
         secrets: Iterable[str] = (),
         name: str = "backend",
         transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
+        """`auth` signs each request (a token that expires is refreshed there); an auth flow that fetches a
+        token must register it with `add_secret` so that no message can show it."""
         self.settings = settings
         self.name = name
         self.secrets: set[str] = set()
@@ -188,6 +191,7 @@ class HttpClient:
             ),
             follow_redirects=False,
             transport=transport,
+            auth=auth,
         )
         self._limiter = anyio.CapacityLimiter(settings.max_concurrency)
         self._rate = RateLimiter(settings.rate_per_second, settings.rate_burst) if settings.rate_per_second else None

@@ -6,9 +6,12 @@ its platform's failures to `TablesError` and never lets another exception type e
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from .kit.settings import PlatformSettings
 
 
 class Backend(Protocol):
@@ -52,3 +55,13 @@ class Backend(Protocol):
     async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table: ...
 
     async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table: ...
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What a backend package exports as `ADAPTER` for the registry."""
+
+    # (environment, TABLES_MCP_DB or its default) -> a backend not yet opened; raises ConfigError on bad settings.
+    open: Callable[[Mapping[str, str], str], Backend]
+    capabilities: Capabilities
+    settings: type[PlatformSettings] | None = None  # the platform's own variables, if it has any
