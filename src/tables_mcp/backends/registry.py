@@ -26,6 +26,9 @@ BACKENDS: dict[str, BackendEntry] = {
     for entry in (
         BackendEntry("local", "tables_mcp.backends.store", "the embedded store: a SQLite file or PostgreSQL"),
         BackendEntry("kintone", "tables_mcp.backends.kintone", "Kintone apps", "KINTONE_"),
+        BackendEntry("dingtalk", "tables_mcp.backends.dingtalk", "DingTalk Notable (AI Table) sheets", "DINGTALK_"),
+        BackendEntry("onnie", "tables_mcp.backends.onnie", "Onnie Tables", "ONNIE_"),
+        BackendEntry("ozari", "tables_mcp.backends.ozari", "Ozari (Modular 365) tables", "OZARI_"),
     )
 }
 
