@@ -12,11 +12,15 @@ so that a test can say "this was answered before any backend call" on every back
 Kintone `network_writes()` also reads the fake's request log (no POST/PUT/DELETE of records).
 `Subject.with_second_table` gives an agent that sees a second table beside Tasks: created with
 `createTable` on the store, a second app of the fake (and a backend exposing both) on Kintone.
+`Subject.break_the_next_create` is each platform's fault switch: the fake's, or a trigger in the
+store's own database that refuses a row part-way through a create.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -63,6 +67,7 @@ KINTONE_TASK_FIELDS: dict[str, dict[str, Any]] = {
 }
 COLUMN_NAMES = [col["name"] for col in TASK_COLUMNS]
 FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+FAULT_AFTER_ROWS = 100  # the embedded store's injected fault refuses the row after this many
 WRITE_METHODS = frozenset({"create_records", "patch_record", "delete_records", "create_table", "add_columns"})
 
 
@@ -130,6 +135,36 @@ class Subject:
 
     def network_requests(self) -> int:
         return 0 if self.fake is None else len(self.fake.requests)
+
+    async def break_the_next_create(self) -> None:
+        """Make the next create fail part-way: on Kintone its first write request answers 500 (the others
+        are served); on the embedded store the database refuses the Tasks row after the 100th."""
+        if self.fake is not None:
+            self.fake.fail_next(1, 500)  # POSTs are never retried
+            return
+        [tasks] = [t["id"] for t in (await self.agent.ok("listTables"))["tables"] if t["name"] == "Tasks"]
+        if isinstance(self.where, Path):
+            with contextlib.closing(sqlite3.connect(self.where)) as conn:
+                conn.execute(
+                    f'CREATE TRIGGER contract_fault BEFORE INSERT ON "t_{tasks}" '
+                    f'WHEN (SELECT count(*) FROM "t_{tasks}") >= {FAULT_AFTER_ROWS} '
+                    "BEGIN SELECT RAISE(ABORT, 'fault injected by the contract suite'); END"
+                )
+            return
+        import psycopg
+
+        # A row-level BEFORE trigger sees the rows the same statement inserted before it (PostgreSQL docs,
+        # "Visibility of Data Changes"), so this fails the one INSERT part-way.
+        with psycopg.connect(self.where, autocommit=True) as pg:
+            pg.execute(
+                "CREATE FUNCTION contract_fault() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f'IF (SELECT count(*) FROM "t_{tasks}") >= {FAULT_AFTER_ROWS} THEN '
+                "RAISE EXCEPTION 'fault injected by the contract suite'; END IF; RETURN NEW; END $$"
+            )
+            pg.execute(
+                f'CREATE TRIGGER contract_fault BEFORE INSERT ON "t_{tasks}" '
+                "FOR EACH ROW EXECUTE FUNCTION contract_fault()"
+            )
 
     @asynccontextmanager
     async def with_second_table(self, name: str) -> AsyncIterator[Agent]:

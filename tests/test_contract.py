@@ -670,17 +670,16 @@ async def test_delete_records(subject: Subject) -> None:
 
 
 async def test_a_create_the_platform_fails_says_exactly_what_was_written(subject: Subject) -> None:
-    if subject.fake is None:
-        pytest.skip("needs a platform fault switch; the embedded store has no network to fail")
     rows = [{"Title": f"r{i:03}"} for i in range(250)]
-    subject.fake.fail_next(1, 500)  # the first write request to arrive fails; POSTs are never retried
+    await subject.break_the_next_create()
     result = await subject.agent.call("createRecords_Tasks", {"records": rows})
     assert result.isError and result.structuredContent is not None
     payload = result.structuredContent
     check_error({**payload["error"], "text": result.content[0].text}, payload["error"]["code"])  # type: ignore[union-attr]
     stored = {record["fields"]["Title"] for record in await list_all(subject)}
     if subject.capabilities.atomic_create:
-        assert "written" not in payload and stored == set()
+        assert "written" not in payload and "failed" not in payload, "all or nothing: nothing to list"
+        assert stored == set(), "an atomic create that failed wrote nothing"
         return
     written = [record["fields"]["Title"] for record in payload["written"]]
     failed = [item["index"] for item in payload["failed"]]

@@ -7,7 +7,6 @@ retries and their limits, and that credentials never reach an error message.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +26,7 @@ from tables_mcp.backends.kintone import (
     quote,
     render_filter,
 )
+from tables_mcp.backends.kit.cursors import query_scope
 from tables_mcp.config import ConfigError
 from tables_mcp.errors import ErrorCode, TablesError
 from tables_mcp.http import ErrorResponse, RetryPolicy
@@ -447,9 +447,6 @@ async def test_a_cursor_page_cannot_be_read_twice_or_with_another_query(
     assert (await raises(backend.list_records(table, again))).code is ErrorCode.INVALID_ARGUMENT
     other = build_list_query(table, CAPABILITIES, {"limit": 100, "cursor": cursors[4]})
     assert (await raises(backend.list_records(table, other))).code is ErrorCode.INVALID_ARGUMENT
-    forged = base64.urlsafe_b64encode(b'{"q":"x","m":"s","a":"1 or 1"}').decode()
-    bad = build_list_query(table, CAPABILITIES, {"limit": 100, "cursor": forged})
-    assert (await raises(backend.list_records(table, bad))).code is ErrorCode.INVALID_ARGUMENT
     # Creating a Kintone cursor is a POST: a dropped connection is reported, not repeated.
     state.fail_next(1, "reset")
     fresh = build_list_query(table, CAPABILITIES, {**args, "cursor": cursors[2]})
@@ -457,8 +454,29 @@ async def test_a_cursor_page_cannot_be_read_twice_or_with_another_query(
     page = await backend.list_records(table, fresh)
     assert [record["fields"]["price"] for record in page.records] == list(range(200, 300))
     assert len(logged(state, "POST", "records/cursor")) == 3  # the first, the reset one, the fresh one
+    await refuses_forged_seek_positions(backend, state, table)
     await backend.aclose()
     assert state.cursors == {}  # closing deletes the cursors it still holds
+
+
+async def refuses_forged_seek_positions(backend: KintoneBackend, state: FakeKintone, table: Table) -> None:
+    """Seek positions go into Kintone's query text. The cursor key is not a secret, so these cursors carry a
+    right envelope (scope and tag made with the backend's key): only the position check stands in the way."""
+    plain = build_list_query(table, CAPABILITIES, {"limit": 100})
+    scope = query_scope(table.id, plain)
+
+    def seek_from(position: Any) -> ListQuery:
+        cursor = backend._cursor_codec.encode(scope, {"m": "s", "a": position})
+        return build_list_query(table, CAPABILITIES, {"limit": 100, "cursor": cursor})
+
+    # The envelope is right: a genuine position pages on from there.
+    page = await backend.list_records(table, seek_from("450"))
+    assert [record["id"] for record in page.records] == [str(i) for i in range(451, 501)]
+    state.clear_log()
+    for position in ("1 or 1", "0) or ($id > 0", "450 order by $id desc", 450, None, "-1", "0"):
+        error = await raises(backend.list_records(table, seek_from(position)))
+        assert error.code is ErrorCode.INVALID_ARGUMENT and [fe.field for fe in error.field_errors] == ["cursor"]
+    assert state.requests == [], "a forged position never reaches Kintone"
 
 
 # -- batched creates -------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tables_mcp.backends.base import Backend
 from tables_mcp.backends.local import open_local_store
+from tables_mcp.model import ListQuery
 from tables_mcp.tools import Catalogue, ToolOptions
 
 from . import pg
@@ -81,13 +83,14 @@ calls = st.one_of(
     ),
     st.tuples(st.text(max_size=10), st.dictionaries(st.text(max_size=5), json_values, max_size=2)),
 )
+# More than one page (500) from the first example on, so that "nothing written" is checked past a page.
+SEED_ROWS = 520
+Store = tuple[BlockingPortal, Catalogue, Backend]
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[BlockingPortal, Catalogue]]:
-    """A catalogue over a 'Tasks' table on each engine of the embedded store."""
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A catalogue over a 'Tasks' table holding SEED_ROWS records, on each engine of the embedded store."""
     with contextlib.ExitStack() as cleanup:
         if request.param == "postgres":
             dsn = request.getfixturevalue("pg_dsn")
@@ -103,34 +106,43 @@ def store(
         catalogue = Catalogue(backend, ToolOptions(mode="per-table"))
         portal.call(catalogue.refresh, True)
         portal.call(catalogue.call, "createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
-        yield portal, catalogue
+        seed = [{"Title": f"seed {i}", "Status": "Todo"} for i in range(SEED_ROWS)]
+        assert not portal.call(catalogue.call, "createRecords_Tasks", {"records": seed}).is_error
+        yield portal, catalogue, backend
 
 
-def count(portal: BlockingPortal, catalogue: Catalogue) -> int:
-    outcome = portal.call(catalogue.call, "listRecords_Tasks", {"limit": 500, "fields": ["Title"]})
-    assert not outcome.is_error
-    return len(outcome.payload["records"])
+def snapshot(portal: BlockingPortal, backend: Backend) -> dict[str, str]:
+    """Every Tasks record's id and updated_at, page after page to the end, however many there are."""
+    [table] = [t for t in portal.call(backend.list_tables) if t.name == "Tasks"]
+    stamps: dict[str, str] = {}
+    cursor = None
+    while True:
+        page = portal.call(backend.list_records, table, ListQuery(limit=500, fields=("Title",), cursor=cursor))
+        stamps.update((record["id"], record["updated_at"]) for record in page.records)
+        cursor = page.next_cursor
+        if cursor is None:
+            return stamps
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(call=calls)
-def test_random_calls_never_crash_or_write_partially(
-    store: tuple[BlockingPortal, Catalogue], call: tuple[str, dict[str, Any]]
-) -> None:
-    portal, catalogue = store
+def test_random_calls_never_crash_or_write_partially(store: Store, call: tuple[str, dict[str, Any]]) -> None:
+    portal, catalogue, backend = store
     name, arguments = call
-    before = count(portal, catalogue)
+    before = snapshot(portal, backend)
     outcome = portal.call(catalogue.call, name, arguments)
-    after = count(portal, catalogue)
+    after = snapshot(portal, backend)
     tool = name.split("_")[0] if name in catalogue._tools else "unknown tool"
     event(f"{tool}: {outcome.payload['error']['code'] if outcome.is_error else 'ok'}")
     if outcome.is_error:
-        error = outcome.payload["error"]
-        assert error["code"] != "backend_error", outcome.text
-        if name.startswith(("createRecords", "deleteRecords")):
-            assert after == before, "a failed batch wrote nothing"
-        return
-    if name == "createRecords_Tasks":
-        assert after == before + len(arguments["records"])
+        assert outcome.payload["error"]["code"] != "backend_error", outcome.text
+        assert after == before, "a failed call wrote nothing"
+    elif name == "createRecords_Tasks":
+        assert len(after) == len(before) + len(arguments["records"]) and before.items() <= after.items()
     elif name == "deleteRecords":
-        assert after == before - len(outcome.payload["deleted"])
+        assert after.items() <= before.items() and set(before) - set(after) <= set(outcome.payload["deleted"])
+    elif name == "patchRecord_Tasks":
+        assert set(after) == set(before)
+        assert {key for key in after if after[key] != before[key]} <= {outcome.payload["record"]["id"]}
+    else:
+        assert after == before, "a read (or a table change) wrote no record"
