@@ -8,7 +8,8 @@
 # (PYTHON, default python3). Some dependencies are compiled (pydantic-core, jsonschema-rs, cryptography, psycopg), so
 # the bundle runs on this OS and CPU with this CPython minor version only; the bundled manifest's `compatibility` says
 # which, and server/main.py refuses any other Python with a message saying so. Build it on the machine (or the kind of
-# machine) that will run it.
+# machine) that will run it. server/main.py restarts itself with `python -I -S`, so the server imports from server/lib
+# and the standard library only, never from the host Python's site-packages, user site, .pth files or sitecustomize.
 #
 # Needs: PYTHON with pip, network access to the package index, and npm (the mcpb CLI is npm-installed into a throw-away
 # prefix) unless MCPB names an mcpb executable.
@@ -67,10 +68,16 @@ manifest["compatibility"] = {
 manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 ENTRY_POINT = '''\
-"""tables-mcp bundle entry point: run tables-mcp from server/lib with the Python the host starts.
+"""tables-mcp bundle entry point: run tables-mcp from server/lib and the standard library, nothing else of the host's.
 
 Written by scripts/build_bundle.sh. server/lib holds tables-mcp and its dependencies, some of them compiled for
 BUILT_FOR only.
+
+The host starts `python3 server/main.py`, and by then that interpreter has applied the PYTHON* variables and run
+`site`: the host's site-packages (Debian's dist-packages too) and user site are on sys.path, and its .pth files and
+sitecustomize have been executed. Any module the server imports, even one it only tries (httpx tries pygments and rich
+for its command line), could then come from the host, in whatever version the host has. So main() first starts the
+same command line again with -I -S, which leaves the standard library alone on sys.path, and then adds server/lib.
 """
 
 import os
@@ -82,9 +89,24 @@ from pathlib import Path
 BUILT_FOR = __BUILT_FOR__
 LIB = Path(__file__).resolve().parent / "lib"
 PLACEHOLDER = re.compile(r"\\$\\{user_config\\.[^}]*\\}")
+# -I: ignore PYTHON* variables and the user site, and keep the script's directory off sys.path. -S: no `site`, so no
+# site-packages, no .pth files, no sitecustomize or usercustomize; all else `site` does is the interactive builtins
+# (exit, help, ...), which neither tables-mcp nor its dependencies use.
+ISOLATED = ["-I", "-S"]
 
 
 def main() -> None:
+    refuse_another_python()
+    if not (sys.flags.isolated and sys.flags.no_site):
+        restart_isolated()
+    sys.path.append(str(LIB))  # after the standard library, where site-packages would be, so it shadows none of it
+    drop_unset_settings()
+    from tables_mcp.cli import main as cli_main
+
+    cli_main()
+
+
+def refuse_another_python() -> None:
     here = {
         "platform": sys.platform,
         "machine": platform.machine().lower(),
@@ -97,7 +119,21 @@ def main() -> None:
             f"({sys.executable}). Rebuild it with scripts/build_bundle.sh on this machine (PYTHON=... picks the "
             "Python), or configure the client to run tables-mcp from a virtual environment or with uvx (see README)."
         )
-    sys.path.insert(0, str(LIB))
+
+
+def restart_isolated() -> None:
+    """Replace this process by the same interpreter and command line (with the host's own options) plus ISOLATED."""
+    command = [sys.executable, *ISOLATED, *sys.orig_argv[1:]]
+    if sys.platform == "win32":
+        # Windows has no exec: os.execv would start a new process and end this one, which the host takes for the
+        # server exiting. Run the server as a child on the same stdin and stdout instead.
+        import subprocess
+
+        sys.exit(subprocess.call(command))
+    os.execv(sys.executable, command)
+
+
+def drop_unset_settings() -> None:
     # A setting left empty in the host's form arrives as "" (or, from a host that leaves it unsubstituted, as the
     # ${user_config.X} placeholder). Both mean "not set", so the server's own default applies; tables-mcp would
     # otherwise read TABLES_MCP_TABLES="" as an empty allow-list and TABLES_MCP_READ_ONLY="" as an error.
@@ -105,9 +141,6 @@ def main() -> None:
         value = os.environ[name].strip()
         if not value or PLACEHOLDER.fullmatch(value):
             del os.environ[name]
-    from tables_mcp.cli import main as cli_main
-
-    cli_main()
 
 
 def describe(target: dict) -> str:

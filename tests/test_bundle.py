@@ -1,7 +1,9 @@
 """The MCP Bundle: manifest.json as the real mcpb CLI validates it, and the built bundle run the way a host runs it.
 
 The mcpb CLI comes from npm into a temporary prefix, once per session. Without npm these tests skip, except under
-CI=true, where they fail: CI must prove the bundle works.
+CI=true, where they fail: CI must prove the bundle works. The bundle is built with and run by PYTHON (default: the
+python3 on PATH), so running these tests with Debian's /usr/bin/python3 first on PATH checks the bundle against a host
+Python with packages of its own in dist-packages, a sitecustomize and .pth files.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .conftest import TASK_COLUMNS
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
 PLACEHOLDER = re.compile(r"\$\{user_config\.([^}]+)\}")
+SITE_DIRS = {"site-packages", "dist-packages"}  # where a Python keeps installed packages, not its standard library
 
 # What the host does with mcp_config, done by the mcpb library itself (the code Claude Desktop's bundle support uses).
 SUBSTITUTE_JS = """
@@ -43,6 +46,36 @@ const config = await getMcpConfigForManifest({
   systemDirs: { HOME: home, DESKTOP: home, DOCUMENTS: home, DOWNLOADS: home },
 });
 process.stdout.write(JSON.stringify(config ?? null));
+"""
+
+# Runs the entry point given after it, then writes where every module loaded by then came from. Started the way the
+# host starts server/main.py, it runs again in the process the entry point restarts into (the entry point restarts its
+# own command line, sys.orig_argv), so the report is the server's, after a whole MCP session.
+MODULE_REPORT_PY = """
+import json, runpy, signal, sys
+report, entry = sys.argv[1], sys.argv[2]
+sys.argv = sys.argv[2:]
+# The client sends SIGTERM if the server takes over 2 s to end after stdin closes (a busy machine): report then too.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+try:
+    runpy.run_path(entry, run_name="__main__")
+finally:
+    import sysconfig
+    files = {
+        name: [f for f in [getattr(m, "__file__", None), *(getattr(m, "__path__", None) or [])] if isinstance(f, str)]
+        for name, m in list(sys.modules.items()) if name != "__main__"
+    }
+    loaded = {
+        "stdlib": [sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")],
+        "sys_path": sys.path,
+        "flags": {"isolated": sys.flags.isolated, "no_site": sys.flags.no_site},
+        "modules": files,
+    }
+    try:  # where exec is not available (Windows), the launching process ends after the server, which reported first
+        with open(report, "x", encoding="utf-8") as out:
+            json.dump(loaded, out)
+    except FileExistsError:
+        pass
 """
 
 
@@ -209,26 +242,40 @@ def test_bundle_contains_what_the_entry_point_needs(bundle: Bundle) -> None:
     assert not (bundle.lib / "bin").exists()
     assert not (bundle.root / ".venv").exists() and not (bundle.root / "tests").exists()
 
-    # tables-mcp and every module it imports come from server/lib or the standard library, nowhere else.
+    # The modules no stdio session imports (the PostgreSQL store) are there too, psycopg with its compiled libpq, and
+    # load from server/lib and the standard library with sys.path as the entry point's restart leaves it.
     probe = (
-        "import json, sys, sysconfig; sys.path.insert(0, sys.argv[1]); "
+        "import json, sys, sysconfig; sys.path.append(sys.argv[1]); "
         "import tables_mcp.cli, tables_mcp.backends.postgres, psycopg; assert psycopg.pq.__impl__ == 'binary'; "
         "print(json.dumps({'stdlib': [sysconfig.get_path('stdlib'), sysconfig.get_path('platstdlib')], "
-        "'modules': {n: getattr(m, '__file__', None) for n, m in sys.modules.items()}}))"
+        "'sys_path': sys.path, 'modules': {n: [getattr(m, '__file__', None)] for n, m in sys.modules.items()}}))"
     )
     done = subprocess.run(
-        [bundle_python(), "-I", "-c", probe, str(bundle.lib)], capture_output=True, text=True, timeout=60
+        [bundle_python(), "-I", "-S", "-c", probe, str(bundle.lib)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout)
-    allowed = [bundle.lib.resolve(), *(Path(path).resolve() for path in loaded["stdlib"])]
-    outside = {
-        name: file
-        for name, file in loaded["modules"].items()
-        if file and not any(Path(file).resolve().is_relative_to(path) for path in allowed)
-    }
+    outside = loaded_from_elsewhere(loaded, bundle)
     assert not outside, f"imported from outside the bundle: {outside}"
     assert "mcp" in loaded["modules"] and "pydantic_core" in loaded["modules"] and "jsonschema_rs" in loaded["modules"]
+
+
+def loaded_from_elsewhere(loaded: dict[str, Any], bundle: Bundle) -> dict[str, list[str]]:
+    """The modules (and sys.path entries) of a module report that are neither in the bundle nor the standard library."""
+    bundle_root = bundle.root.resolve()
+    stdlib = [Path(path).resolve() for path in loaded["stdlib"]]
+
+    def is_ours(file: str) -> bool:
+        path = Path(file).resolve()  # a symlink counts where it points: Debian's stdlib sitecustomize.py is in /etc
+        # site-packages sits inside the standard library's directory in most builds (not Debian's dist-packages).
+        in_stdlib = any(path.is_relative_to(d) for d in stdlib) and SITE_DIRS.isdisjoint(path.parts)
+        return path.is_relative_to(bundle_root) or in_stdlib
+
+    found = {name: [f for f in files if f and not is_ours(f)] for name, files in loaded["modules"].items()}
+    # "" is the working directory; an entry that does not exist (python3XX.zip, usually) holds no module.
+    entries = [entry or "." for entry in loaded["sys_path"]]
+    found["sys.path"] = [entry for entry in entries if Path(entry).exists() and not is_ours(entry)]
+    return {name: files for name, files in found.items() if files}
 
 
 @pytest.mark.anyio
@@ -251,6 +298,32 @@ async def test_bundle_serves_mcp_as_a_host_starts_it(bundle: Bundle, mcpb: Mcpb,
         listed = await session.call_tool("listTables", {})
         assert [t["name"] for t in listed.structuredContent["tables"]] == ["Tasks"]  # type: ignore[index]
     assert db.exists()
+
+
+@pytest.mark.anyio
+async def test_bundle_server_loads_nothing_of_the_host_python(bundle: Bundle, mcpb: Mcpb, tmp_path: Path) -> None:
+    """A whole session (initialize, tools/list, tool calls), started as the host starts it, loads every module from
+    the bundle or the standard library: none from the host's site-packages or user site, no sitecustomize, no .pth."""
+    report = tmp_path / "modules.json"
+    reporter = tmp_path / "module_report.py"
+    reporter.write_text(MODULE_REPORT_PY, encoding="utf-8")
+    config = mcpb.mcp_config(bundle.root / "manifest.json", bundle.root, {"db": str(tmp_path / "isolated.db")})
+    args = [str(reporter), str(report), *config["args"]]
+    params = StdioServerParameters(command=bundle_python(), args=args, env=host_env(config["env"]))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        assert (await session.list_tools()).tools
+        created = await session.call_tool("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
+        assert not created.isError
+        added = await session.call_tool(
+            "createRecords", {"table": "Tasks", "records": [{"Title": "isolated", "Status": "Todo"}]}
+        )
+        assert not added.isError, added.content
+    loaded = json.loads(report.read_text(encoding="utf-8"))
+    outside = loaded_from_elsewhere(loaded, bundle)
+    assert not outside, f"the server loaded files from outside the bundle: {outside}"
+    assert loaded["flags"] == {"isolated": 1, "no_site": 1}, "the server runs without site and the PYTHON* variables"
+    assert {"tables_mcp.server", "mcp", "httpx", "pydantic_core", "jsonschema_rs"} <= set(loaded["modules"])
 
 
 def test_bundle_settings_reach_the_server(bundle: Bundle, mcpb: Mcpb, tmp_path: Path) -> None:
