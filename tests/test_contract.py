@@ -233,7 +233,16 @@ def assert_nothing_sent(subject: Subject) -> None:
 async def test_tool_catalogue_follows_the_capabilities(subject: Subject) -> None:
     tools = await subject.agent.tools()
     caps = subject.capabilities
-    common = {"listTables", "describeTable", "getRecord", "deleteRecords", "listRecords", "patchRecord"}
+    # The generic tools are always there; auto mode adds the typed createRecords_<table> on top.
+    common = {
+        "listTables",
+        "describeTable",
+        "getRecord",
+        "deleteRecords",
+        "listRecords",
+        "patchRecord",
+        "createRecords",
+    }
     table_tools = {"createTable", "addColumns"} if caps.create_table else set()
     assert set(tools) == common | {"createRecords_Tasks"} | table_tools
     for name in ("listTables", "describeTable", "getRecord", "listRecords"):
@@ -651,7 +660,7 @@ async def test_unknown_tables_and_records_are_not_found(subject: Subject) -> Non
     check_error(error, "not_found")
     assert "999999" in error["message"]
     assert [r["id"] for r in await list_all(subject)] == [record["id"]], "nothing was deleted"
-    assert (await subject.agent.error("noSuchTool", {}))["code"] == "not_found"
+    assert "Unknown tool: 'noSuchTool'" in await subject.agent.unknown_tool("noSuchTool")
 
 
 async def test_delete_records(subject: Subject) -> None:
@@ -697,7 +706,7 @@ async def test_per_table_and_generic_tools_agree(subject: Subject) -> None:
     async with subject.open_agent(ToolOptions(mode="per-table")) as per_table:
         tools = await per_table.tools()
         assert {"listRecords_Tasks", "createRecords_Tasks", "patchRecord_Tasks"} <= set(tools)
-        assert not {"listRecords", "createRecords", "patchRecord"} & set(tools)
+        assert {"listRecords", "createRecords", "patchRecord"} <= set(tools), "per-table tools come on top"
         typed = tools["listRecords_Tasks"].inputSchema
         assert set(typed["properties"]["fields"]["items"]["enum"]) >= set(COLUMN_NAMES)
         created = (await per_table.ok("createRecords_Tasks", {"records": SEED}))["records"]
@@ -727,7 +736,8 @@ async def test_read_only_sessions_offer_no_writes(subject: Subject) -> None:
         tools = await reader.tools()
         assert set(tools) == {"listTables", "describeTable", "getRecord", "listRecords"}
         assert all(tool.annotations.readOnlyHint for tool in tools.values())
-        check_error(await reader.error("createRecords_Tasks", {"records": [{"Title": "x"}]}), "not_found")
+        for write in ("createRecords_Tasks", "createRecords", "patchRecord", "deleteRecords"):
+            assert f"Unknown tool: '{write}'" in await reader.unknown_tool(write, {"records": [{"Title": "x"}]})
         listed = await reader.ok("listRecords", {"table": "Tasks"})
         assert [r["fields"]["Title"] for r in listed["records"]] == ["visible"]
     assert_nothing_sent(subject)
