@@ -5,7 +5,8 @@ table's records in Onnie's order (creation order) and filters and sorts them its
 embedded store's semantics (`kit.record_filter`). A filtered request never returns a record that
 does not match, and no call reads more than `max_scan` records:
 
-- no filter, no sort: one Onnie page per call; the cursor carries Onnie's `next_cursor`;
+- no filter, no sort: Onnie's pages, as many as fill `limit` (asking Onnie for no more than is missing,
+  so a page always ends where an Onnie page ends); the cursor carries Onnie's `next_cursor`;
 - filter, no sort: Onnie pages are read until the page is full or `max_scan` records were read in
   this call; the cursor carries the Onnie page to resume at and short digests of the records of that
   page already returned (so deleting returned records between calls skips nothing, and nothing is
@@ -34,8 +35,9 @@ from ..kit.record_filter import matches, sort_records
 from .api import OnnieApi, RecordsPage
 from .codec import decode_record
 
-MAX_PAGE = 100  # Onnie's `limit` bound is unpublished; 100 is the largest page tables-mcp asks for
-SCAN_PAGE = 100  # records per Onnie request while scanning (always the same: cursor digests refer to it)
+MAX_PAGE = 500  # records per listRecords page; more than one Onnie request when over ONNIE_PAGE
+ONNIE_PAGE = 100  # Onnie's `limit` bound is unpublished; 100 is the largest page tables-mcp asks Onnie for
+SCAN_PAGE = ONNIE_PAGE  # records per Onnie request while scanning (always the same: cursor digests refer to it)
 MAX_SCAN = 5_000  # records read by one filtered or sorted listRecords call
 MAX_ONNIE_CURSOR = 2048
 DIGEST_CHARS = 8
@@ -69,9 +71,14 @@ class Pager:
 
     async def _plain(self, table: Table, query: ListQuery, limit: int, scope: str, state: dict[str, Any]) -> Page:
         onnie_cursor = _onnie_cursor(state, "p") if state else None
-        page = await self._fetch(table, limit, onnie_cursor)
-        records = [decode_record(table, raw, query.fields) for raw in page.records]
-        following = self.codec.encode(scope, {"m": "p", "c": page.next_cursor}) if page.next_cursor else None
+        records: list[Record] = []
+        while True:
+            page = await self._fetch(table, min(limit - len(records), ONNIE_PAGE), onnie_cursor)
+            records += [decode_record(table, raw, query.fields) for raw in page.records]
+            onnie_cursor = page.next_cursor
+            if onnie_cursor is None or len(records) >= limit or not page.records:
+                break
+        following = self.codec.encode(scope, {"m": "p", "c": onnie_cursor}) if onnie_cursor else None
         return Page(records, following)
 
     # -- filter: a bounded forward scan --------------------------------------------------------------

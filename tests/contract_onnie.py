@@ -1,0 +1,80 @@
+"""The Onnie target of the backend contract suite: the fake Onnie on loopback and the adapter over it.
+
+`onnie_target` serves one fake Onnie per test module; `OnnieTarget.fresh()` empties it and creates the
+"Tasks" table with the contract's columns that Onnie can hold (it has no DATE or TIME type: Due and At
+are left out), and `backend()` gives an adapter (not opened) with a read-write key and a fast retry
+policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from tables_mcp.backends.onnie import OnnieBackend
+from tables_mcp.http import RetryPolicy
+
+from .fakes.onnie import FakeOnnie, LoggedRequest, serve_fake_onnie
+
+FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+# The contract's Tasks columns as Onnie columns, and the canonical type the adapter gives each.
+ONNIE_TASK_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Title", "type": "TEXT", "required": True},
+    {"name": "Status", "type": "SELECT", "options": ["Todo", "Doing", "Done"]},
+    {"name": "Estimate", "type": "NUMBER"},
+    {"name": "Tags", "type": "MULTISELECT", "options": ["bug", "feature", "docs"]},
+    {"name": "Notes", "type": "LONGTEXT"},
+    {"name": "Owner", "type": "EMAIL"},
+    {"name": "Started", "type": "DATETIME"},
+]
+RECORD_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_record_write(request: LoggedRequest) -> bool:
+    """A request that writes records: POST/PUT/PATCH/DELETE under /tables/{id}/records."""
+    return request.method in RECORD_WRITES and "/records" in request.path
+
+
+class OnnieTarget:
+    backend_name = "onnie"
+    columns: dict[str, str] = {col["name"]: col["type"] for col in ONNIE_TASK_COLUMNS}
+
+    def __init__(self, state: FakeOnnie, base_url: str) -> None:
+        self.state = state
+        self.base_url = base_url
+        self.key = ""
+
+    def fresh(self) -> None:
+        self.state.reset()
+        self.state.add_table("Tasks", ONNIE_TASK_COLUMNS)
+        self.key = self.state.add_key()
+
+    def backend(self, extra_tables: Sequence[str] = ()) -> OnnieBackend:
+        for name in extra_tables:
+            self.state.add_table(name, ONNIE_TASK_COLUMNS)
+        return OnnieBackend(self.key, self.base_url, retry=FAST_RETRY)
+
+    def clear_log(self) -> None:
+        self.state.clear_log()
+
+    def network_requests(self) -> int:
+        return len(self.state.requests)
+
+    def network_writes(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
+
+    def fail_next_write(self, status: int) -> None:
+        """The next create request (POST records) gets `status` with Onnie's own error body; POSTs are
+        never retried, and the fake's fault queue matches one method, so PATCH and DELETE are not covered."""
+        self.state.fail_next(1, status, method="POST", path="/tables/*/records")
+
+
+@pytest.fixture(scope="module")
+def onnie_target() -> Iterator[OnnieTarget]:
+    state = FakeOnnie()
+    with serve_fake_onnie(state) as base_url:
+        target = OnnieTarget(state, base_url)
+        target.fresh()
+        yield target
