@@ -530,7 +530,7 @@ def test_cli_prints_exports_and_serves_the_sample_tables() -> None:
         assert process.stdout is not None
         exports = dict(process.stdout.readline().removeprefix("export ").strip().split("=", 1) for _ in range(3))
         assert exports["ONNIE_BASE_URL"] == f"http://127.0.0.1:{port}/api/public/v1"
-        assert exports["ONNIE_API_KEY"] != exports["ONNIE_READ_ONLY_API_KEY"]
+        assert exports["ONNIE_API_KEY"] != exports["FAKE_ONNIE_READ_ONLY_API_KEY"]
         names = table_names(exports["ONNIE_BASE_URL"], exports["ONNIE_API_KEY"])
         assert names == ["Projects", "Tasks"]
     finally:

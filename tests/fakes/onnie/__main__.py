@@ -1,6 +1,6 @@
 """``python -m tests.fakes.onnie [--host H] [--port N]``: serves the sample workspace until Ctrl-C.
 
-Prints ``export ONNIE_BASE_URL=... ONNIE_API_KEY=... ONNIE_READ_ONLY_API_KEY=...`` lines on stdout
+Prints ``export ONNIE_BASE_URL=... ONNIE_API_KEY=... FAKE_ONNIE_READ_ONLY_API_KEY=...`` lines on stdout
 (``--port 0`` picks a free port, and the lines name it) and a short description on stderr.
 """
 

@@ -112,9 +112,12 @@ def sample_workspace() -> SampleWorkspace:
 
 
 def export_lines(workspace: SampleWorkspace, base_url: str) -> list[str]:
-    """Shell lines for the adapter's settings (read-write key) and the read-only key."""
+    """Shell lines for the adapter's settings (read-write key) and the read-only key.
+
+    The read-only key's name does not start with ONNIE_: tables-mcp refuses unknown ONNIE_* variables,
+    so an `eval` of these lines followed by `tables-mcp --backend onnie` must still start."""
     return [
         f"export ONNIE_BASE_URL={base_url}",
         f"export ONNIE_API_KEY={workspace.read_write_key}",
-        f"export ONNIE_READ_ONLY_API_KEY={workspace.read_only_key}",
+        f"export FAKE_ONNIE_READ_ONLY_API_KEY={workspace.read_only_key}",
     ]
