@@ -659,3 +659,17 @@ def company(base_url: str, token: str) -> str:
         except httpx.ConnectError:
             assert time.monotonic() < deadline, "the CLI server did not start"
             time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(400, "Invalid field name: my-field"), (403, "Invalid token"), (409, "Multiple records match the given filters.")],
+)
+def test_error_faults_with_a_4xx_status_answer_the_documented_envelope(
+    state: FakeOzari, client: httpx.Client, status: int, message: str
+) -> None:
+    state.fail_next("error", status=status)
+    refused = insert(client, "a")
+    assert refused.status_code == status and refused.json()["success"] is False
+    assert refused.json()["error"].startswith(message)
+    assert state.rows("tcust") == []

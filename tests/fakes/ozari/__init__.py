@@ -105,7 +105,8 @@ Values and comparisons (the API publishes no types; a MySQL-like database is ass
 
 Faults (:meth:`FakeOzari.fail_next`, queued; each request takes at most one, the first matching its method
 and path glob): ``latency`` (delay, then serve), ``error`` (500 as the API's envelope "Internal server
-error"; 502/503/504 as an nginx HTML page; nothing applied), ``reset`` (TCP reset before applying), ``lost``
+error"; 400/401/403/404/409 as the envelope with that status's documented message; 502/503/504 as an nginx HTML
+page; nothing applied), ``reset`` (TCP reset before applying), ``lost``
 (applied, then the connection is reset before the answer), ``malformed`` (truncated JSON, status 200 by
 default, nothing applied). The log entry of a request records the fault it took and the status produced.
 """

@@ -65,12 +65,28 @@ async def _reset_connection(scope: Scope) -> None:
     await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
 
 
+# What an ``error`` fault with a 4xx status answers: the API's envelope with the documented message (errors.md).
+_DOCUMENTED_REFUSALS = {
+    400: {"success": False, "error": "Invalid field name: my-field"},
+    401: {"success": False, "error": "Missing or invalid Authorization header"},
+    403: {"success": False, "error": "Invalid token"},
+    404: {"success": False, "error": "Table not found"},
+    409: {
+        "success": False,
+        "error": "Multiple records match the given filters. Use /records/bulk for multi-update.",
+        "matched": 2,
+    },
+}
+
+
 def _fault_answer(fault: Fault) -> Response:
     """What an ``error`` or ``malformed`` fault answers instead of the API."""
     if fault.kind == "malformed":
         return Response(_MALFORMED_BODY, fault.status, _SERVER_HEADERS, _JSON_MEDIA_TYPE)
     if fault.status == 500:
         return _json_response(500, {"success": False, "error": "Internal server error"})
+    if fault.status in _DOCUMENTED_REFUSALS:
+        return _json_response(fault.status, _DOCUMENTED_REFUSALS[fault.status])
     page = f"<html><head><title>{fault.status}</title></head><body><center><h1>{fault.status}</h1></center>"
     return Response(page + "<hr><center>nginx</center></body></html>", fault.status, media_type="text/html")
 

@@ -212,7 +212,8 @@ class FakeOzari:
         """Queues ``n`` faults of ``kind`` for the next matching requests (``path`` is a glob on the URL path).
 
         ``"latency"`` waits ``delay_s`` then serves normally; ``"error"`` answers ``status`` (default 500, the
-        API's JSON envelope; 502/503/504 come as a proxy's HTML page) without applying; ``"reset"`` drops the
+        API's JSON envelope; 400/401/403/404/409 the envelope with that status's documented message; 502/503/504
+        come as a proxy's HTML page) without applying; ``"reset"`` drops the
         connection (TCP reset) before applying; ``"lost"`` applies the request, then drops the connection
         before the answer; ``"malformed"`` answers a truncated JSON body with ``status`` (default 200)
         without applying.

@@ -46,6 +46,8 @@ NOTES = (
     "case-insensitive: eq 'abc' also matches 'ABC'.",
     "Each record is created by a request of its own, so a create is not all-or-nothing: a failed create "
     "lists the records written and the indexes that were not.",
+    "Records of one create are inserted a few at a time, so their ids (and listRecords' default order, by id) "
+    "need not follow the order they were sent in; each result matches its input by position.",
     "A record's id is its fid; created_at is always null (Ozari keeps no creation time) and updated_at is the "
     "table's flastmodify, in the platform's time zone.",
     "If Ozari does not return a new record's id, the created record comes back with id null and the values "

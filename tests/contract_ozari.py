@@ -1,0 +1,104 @@
+"""The Ozari target of the backend contract suite: the adapter against the fake Ozari over loopback HTTP.
+
+`OzariTarget.fresh()` empties the fake and creates the "Tasks" table with the contract's columns that an
+Ozari table can hold (one scalar per field: Tags, a list, cannot; the adapter carries neither DATETIME nor
+TIME, whose time zone Ozari does not say, so Started and At are left out). Ozari publishes no types, so the
+backend is configured as a user would type them, with OZARI_COLUMN_TYPES: Estimate NUMBER, Due DATE, Notes
+LONGTEXT, Owner EMAIL; Title and Status stay TEXT (no required flag, no options on Ozari). The fake stores
+Estimate as a number and Due as a date, as a database would. `ozari_target` serves the fake once per module.
+
+What the contract should expect of this target, by its capabilities: no deleteRecords (delete=False), creates
+not atomic (one insert per record), pages of at most 200, text comparisons case-insensitive (the notes say so),
+created_at null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from tables_mcp.backends.ozari import OzariBackend
+from tables_mcp.http import RetryPolicy
+
+from .fakes.ozari import FakeOzari, LoggedRequest, serve_fake_ozari
+
+FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+TOKEN = "contract-ozari-token-0123456789"
+TASKS = "Tasks"
+# The Tasks columns as fields of the fake (kind = how its database keeps them), with their labels.
+TASK_FIELDS: dict[str, dict[str, Any]] = {
+    "Title": {"labels": "כותרת"},
+    "Status": {"labels": "מצב"},
+    "Estimate": {"labels": "הערכה", "kind": "number"},
+    "Due": {"labels": "תאריך יעד", "kind": "date"},
+    "Notes": {"labels": "הערות"},
+    "Owner": {"labels": "אחראי"},
+}
+# ... and the canonical type the adapter gives each (the non-TEXT ones through OZARI_COLUMN_TYPES).
+COLUMN_TYPES = {
+    "Title": "TEXT",
+    "Status": "TEXT",
+    "Estimate": "NUMBER",
+    "Due": "DATE",
+    "Notes": "LONGTEXT",
+    "Owner": "EMAIL",
+}
+RECORD_WRITE_PATHS = "/integration/tables/*/records*"
+
+
+def is_record_write(request: LoggedRequest) -> bool:
+    """An insert (POST .../records) or an update (PATCH .../records/single or /bulk); queries only read."""
+    return request.method in ("POST", "PATCH") and "/records" in request.path
+
+
+class OzariTarget:
+    backend_name = "ozari"
+    columns: dict[str, str] = dict(COLUMN_TYPES)
+
+    def __init__(self, state: FakeOzari, base_url: str) -> None:
+        self.state = state
+        self.base_url = base_url
+        self.tables: list[str] = [TASKS]
+
+    def fresh(self) -> None:
+        self.state.reset()
+        self.state.add_table(TASKS, "משימות", TASK_FIELDS)
+        self.state.add_token(TOKEN)
+        self.tables = [TASKS]
+
+    def backend(self, extra_tables: Sequence[str] = ()) -> OzariBackend:
+        for name in extra_tables:
+            self.state.add_table(name, None, TASK_FIELDS)
+            self.tables.append(name)
+        typed = [f"{table}.{column}:{kind}" for table in self.tables for column, kind in COLUMN_TYPES.items()]
+        environ = {
+            "OZARI_API_TOKEN": TOKEN,
+            "OZARI_BASE_URL": self.base_url,
+            "OZARI_COLUMN_TYPES": ",".join(entry for entry in typed if not entry.endswith(":TEXT")),
+        }
+        return OzariBackend.from_environ(environ, retry=FAST_RETRY)
+
+    def clear_log(self) -> None:
+        self.state.clear_log()
+
+    def network_requests(self) -> int:
+        return len(self.state.requests)
+
+    def network_writes(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
+
+    def fail_next_write(self, status: int) -> None:
+        """The next insert or update gets `status`: 500 and 4xx with Ozari's envelope, 502-504 as its proxy's
+        HTML page. An insert is never repeated; an update is retried on 5xx (it cannot write twice)."""
+        self.state.fail_next("error", path=RECORD_WRITE_PATHS, status=status)
+
+
+@pytest.fixture(scope="module")
+def ozari_target() -> Iterator[OzariTarget]:
+    state = FakeOzari()
+    with serve_fake_ozari(state) as base_url:
+        target = OzariTarget(state, base_url)
+        target.fresh()
+        yield target
