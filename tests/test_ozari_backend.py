@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from tables_mcp.backends.ozari import ADAPTER, OzariBackend
+from tables_mcp.backends.ozari.errors import map_ozari_error
 from tables_mcp.backends.registry import adapter
 from tables_mcp.errors import ConfigError, ErrorCode, TablesError
-from tables_mcp.http import RetryPolicy
+from tables_mcp.http import ErrorResponse, RetryPolicy
 from tables_mcp.model import ListQuery
 from tables_mcp.tools import ToolOptions
 
@@ -272,14 +274,22 @@ async def test_an_outage_stops_the_create_and_says_exactly_what_was_written(agen
     assert not any(item["error"].get("mayHaveBeenWritten") for item in payload["failed"])
 
 
-async def test_an_insert_whose_answer_is_lost_may_have_been_written(agent: Agent, tenant: Tenant) -> None:
-    tenant.state.fail_next("lost", path=RECORDS)
+@pytest.mark.parametrize(
+    ("fault", "status", "applied"),
+    [("lost", None, True), ("error", 504, False), ("malformed", 201, False)],
+    ids=["answer-lost", "gateway-timeout", "unreadable-2xx"],
+)
+async def test_an_insert_whose_outcome_is_unknown_may_have_been_written(
+    agent: Agent, tenant: Tenant, fault: Any, status: int | None, applied: bool
+) -> None:
+    tenant.state.fail_next(fault, path=RECORDS, status=status)
     result = await agent.call("createRecords_tcust", {"records": [{"fname": "אולי"}]})
     assert result.isError and result.structuredContent is not None
     [failed] = result.structuredContent["failed"]
     assert failed["error"]["mayHaveBeenWritten"] is True and failed["error"]["retryable"] is False
+    assert "Check with listRecords" in failed["error"]["message"]
     assert len(tenant.logged("POST", RECORDS)) == 1, "never sent twice"
-    assert tenant.state.rows("tcust")[-1]["fname"] == "אולי", "the fake did store it: 'may have' was right"
+    assert (tenant.state.rows("tcust")[-1]["fname"] == "אולי") is applied  # the fake applies only a lost answer
 
 
 async def test_inserted_id_null_reports_what_was_sent_without_an_id(agent: Agent, tenant: Tenant) -> None:
@@ -519,6 +529,45 @@ async def test_a_malformed_answer_is_a_backend_error(agent: Agent, tenant: Tenan
     tenant.state.fail_next("malformed", path="/integration/tables/tcust/query")
     error = await agent.error("listRecords", {"table": "tcust"})
     assert error["code"] == "backend_error"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "field"),
+    [
+        (400, {"success": False, "error": "Invalid table name"}, ErrorCode.INVALID_ARGUMENT, "table"),
+        (400, {"success": False, "error": "Unknown field: fnope"}, ErrorCode.INVALID_ARGUMENT, "fnope"),
+        (
+            400,
+            {"success": False, "error": 'filters.or[0]: "in" needs a "value" array'},
+            ErrorCode.INVALID_ARGUMENT,
+            "filter",
+        ),
+        (401, {"success": False, "error": "Missing or invalid Authorization header"}, ErrorCode.UNAUTHENTICATED, None),
+        (404, {"success": False, "error": "Table not found"}, ErrorCode.NOT_FOUND, None),
+        (
+            409,
+            {"success": False, "error": "Multiple records match the given filters.", "matched": 2},
+            ErrorCode.BACKEND_ERROR,
+            None,
+        ),
+        (429, {"success": False, "error": "Too many requests"}, ErrorCode.RATE_LIMITED, None),
+        (
+            500,
+            {"success": False, "error": "Data too long for column 'fname' at row 1"},
+            ErrorCode.INVALID_ARGUMENT,
+            "fname",
+        ),
+        (500, {"success": False, "error": "Internal server error"}, ErrorCode.UNAVAILABLE, None),
+        (503, None, ErrorCode.UNAVAILABLE, None),
+    ],
+)
+def test_error_bodies_map_by_status(status: int, body: Any, code: ErrorCode, field: str | None) -> None:
+    text = "<html>503</html>" if body is None else str(body)
+    error = map_ozari_error(ErrorResponse(status, body, text, httpx.Headers(), None))
+    assert error.code is code and error.status == status
+    assert [fe.field for fe in error.field_errors] == ([field] if field else [])
+    if code is ErrorCode.RATE_LIMITED:
+        assert error.retry_after == 1.0
 
 
 # -- settings -----------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from .api import MAX_PER_PAGE, OzariApi, shape_check
 from .capabilities import CAPABILITIES
 from .codec import decode_row, encode_fields, encode_rows, record_from_input, record_key
 from .errors import MULTIPLE_MATCH, NO_MATCH, SERVICE, TABLE_NOT_FOUND
-from .fields import PRIMARY_KEY, build_table, table_entries, unknown_configured_columns
+from .fields import PRIMARY_KEY, TableEntry, build_table, table_entries, unknown_configured_columns
 from .query import filter_tree, sort_list
 from .settings import OzariSettings
 
@@ -133,7 +133,7 @@ class OzariBackend:
         lang = self.settings.lang
         entries = table_entries(await self._api.tables(lang))
 
-        async def load(entry: Any) -> Table | None:
+        async def load(entry: TableEntry) -> Table | None:
             try:
                 raw_fields = await self._api.fields(entry.name, lang)
             except TablesError as exc:
