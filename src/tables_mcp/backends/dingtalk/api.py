@@ -13,7 +13,8 @@ repeatable. A missing API permission is reported naming the one the call needs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -228,3 +229,14 @@ def record_ids(value: Any, action: str) -> list[str]:
     if len(found) != len(ids):
         raise TablesError(ErrorCode.BACKEND_ERROR, f"{SERVICE} answered {action} with an unexpected body.")
     return found
+
+
+@contextmanager
+def shape_check(action: str) -> Iterator[None]:
+    """An answer of an unexpected shape as a backend_error naming the action, never a crash."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TablesError(
+            ErrorCode.BACKEND_ERROR, f"{SERVICE} answered {action} with an unexpected body ({type(exc).__name__})."
+        ) from None

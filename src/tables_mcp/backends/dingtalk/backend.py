@@ -11,7 +11,7 @@ Assumptions where the sources are silent (each said again where it is implemente
 - `nextToken` continues after the last record returned whatever `maxResults` the next request asks,
   so a page of any size maps onto requests of at most 100 with no offset kept.
 - Days are those of China Standard Time (UTC+8); date filters compare by day.
-- The records/list API has no sort: listRecords offers none (records come in the sheet's order).
+- The records/list API has no sort: tables-mcp sorts at most 1,000 matching records itself (paging.py).
 - Record ids are opaque (`rec...`); a record written is read back by id, one GET per record, to
   return what DingTalk stored (formulas, timestamps); if that read fails, the values as sent are
   returned with null timestamps.
@@ -31,28 +31,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ErrorCode, TablesError, not_found, unsupported
-from ...model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from ...model import Capabilities, ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
-from ..kit.cursors import CursorCodec, not_ours, query_scope, store_key
+from ..kit.cursors import CursorCodec, store_key
 from ..kit.schema_cache import SchemaCache
-from .api import ApiTuning, NotableApi
+from .api import ApiTuning, NotableApi, shape_check
 from .codec import decode_record, decode_value, encode_fields, encode_value
 from .fields import table_from_sheet
-from .filters import OPERATORS, platform_filter
+from .filters import OPERATORS
+from .paging import MAX_PAGE, MAX_SCAN, Pager
 from .settings import DingTalkSettings
 from .writes import RECORDS_PER_WRITE, insert_part
 
 log = logging.getLogger("tables_mcp.backends.dingtalk")
 
-MAX_PER_REQUEST = 100  # maxResults 1..100, and at most 100 field names per request (listrecords doc)
-MAX_PAGE = 500  # a listRecords page: up to five requests
 MAX_CREATE = 1000
 SCHEMA_TTL = 30.0
 READ_CONCURRENCY = 4  # DingTalk allows 20 calls per second per app and API (standard edition, §3b)
 WRITE_CONCURRENCY = 3
-MAX_TOKEN_CHARS = 2048
 REQUEST_WORDS = "100 records per request, all-or-nothing per request"
 
+# Sorted by tables-mcp over a bounded scan (paging.py): single values only, no lists.
+SORTABLE = frozenset(
+    {
+        ColumnType.TEXT,
+        ColumnType.EMAIL,
+        ColumnType.PHONE,
+        ColumnType.URL,
+        ColumnType.NUMBER,
+        ColumnType.DATE,
+        ColumnType.DATETIME,
+        ColumnType.SELECT,
+        ColumnType.BOOLEAN,
+    }
+)
 CAPABILITIES = Capabilities(
     create_table=False,
     delete=True,
@@ -61,11 +73,12 @@ CAPABILITIES = Capabilities(
     max_create_batch=MAX_CREATE,
     max_page_size=MAX_PAGE,
     operators=dict(OPERATORS),
-    sortable_types=frozenset(),
+    sortable_types=SORTABLE,
     notes=(
         "DingTalk writes 100 records per request, all-or-nothing per request: a larger create can be partly "
         "written, and the result then lists the written records and the failed indexes.",
-        "listRecords cannot sort on DingTalk (its API has none): records come in the sheet's order.",
+        f"DingTalk cannot sort: with a sort, tables-mcp reads the matching records (at most {MAX_SCAN:,}) and "
+        "sorts them itself; without one, records come in the sheet's order.",
         "Filters are one level deep on DingTalk: conditions joined all by 'and' or all by 'or'. 'in' on text or "
         "numbers and 'ne' on dates work alone or inside 'or' only. DATETIME columns filter by isEmpty/isNotEmpty.",
         "DATE values are days in China Standard Time (UTC+8); DATETIME values are returned in UTC.",
@@ -94,13 +107,15 @@ class DingTalkBackend:
         tuning: ApiTuning | None = None,
         schema_ttl: float = SCHEMA_TTL,
         write_concurrency: int = WRITE_CONCURRENCY,
+        max_scan: int = MAX_SCAN,
     ) -> None:
         self.settings = settings
         self.api = NotableApi(settings, tuning)
         self.write_concurrency = write_concurrency
         self._schema = SchemaCache(self._load_schema, schema_ttl)
         # Keyed by the host and base, so that every replica and restart reads the same cursors.
-        self._cursors = CursorCodec(store_key("dingtalk", settings.api_base_url, settings.base_id))
+        cursors = CursorCodec(store_key("dingtalk", settings.api_base_url, settings.base_id))
+        self._pager = Pager(self.api, cursors, max_scan)
 
     # -- lifecycle and tables --------------------------------------------------------------------------------
 
@@ -126,10 +141,10 @@ class DingTalkBackend:
         async def fields(sheet: dict[str, Any]) -> list[dict[str, Any]]:
             return await self.api.fields(str(sheet.get("id")))
 
-        with _shape_check("GetAllSheets"):
+        with shape_check("GetAllSheets"):
             listed = [sheet for sheet in sheets if sheet.get("id") and sheet.get("name")]
         all_fields = await map_bounded(fields, listed, READ_CONCURRENCY)
-        with _shape_check("GetAllFields"):
+        with shape_check("GetAllFields"):
             tables = [table_from_sheet(sheet, found) for sheet, found in zip(listed, all_fields, strict=True)]
         shape = json.dumps([listed, all_fields], sort_keys=True, ensure_ascii=False, default=str)
         return _Schema(tables, hashlib.sha256(shape.encode()).hexdigest()[:16])
@@ -143,41 +158,12 @@ class DingTalkBackend:
     # -- reading records -------------------------------------------------------------------------------------
 
     async def list_records(self, table: Table, query: ListQuery) -> Page:
-        scope = query_scope(table.id, query)
-        token = self._page_token(query.cursor, scope)
-        request: dict[str, Any] = {}
-        if query.filter is not None:
-            request["filter"] = platform_filter(query.filter)
-        if query.fields is not None and len(query.fields) <= MAX_PER_REQUEST:
-            request["fieldIdOrNames"] = list(query.fields)
-        limit = max(1, min(query.limit, MAX_PAGE))
-        records: list[Record] = []
-        for _ in range(-(-limit // MAX_PER_REQUEST) + 2):  # a bound, should pages come back short
-            asked = min(MAX_PER_REQUEST, limit - len(records))
-            body = {**request, "maxResults": asked, **({"nextToken": token} if token else {})}
-            answer = await self.api.list_records(table.id, body)
-            with _shape_check("ListRecords"):
-                raws = list(answer["records"])
-                records += [decode_record(table, raw, query.fields) for raw in raws]
-            more = answer.get("hasMore") is True and isinstance(answer.get("nextToken"), str)
-            token = str(answer["nextToken"]) if more else None
-            if token is None or len(records) >= limit:
-                break
-        next_cursor = self._cursors.encode(scope, {"n": token}) if token else None
-        return Page(records=records, next_cursor=next_cursor)
-
-    def _page_token(self, cursor: str | None, scope: str) -> str | None:
-        if cursor is None:
-            return None
-        token = self._cursors.decode(cursor, scope).get("n")
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-            raise not_ours()
-        return token
+        return await self._pager.page(table, query)
 
     async def get_record(self, table: Table, record_id: str) -> Record:
         with _record_context(table, record_id):
             raw = await self.api.get_record(table.id, record_id)
-        with _shape_check("GetRecord"):
+        with shape_check("GetRecord"):
             return decode_record(table, raw)
 
     # -- writing records -------------------------------------------------------------------------------------
@@ -288,14 +274,4 @@ def _record_context(table: Table, record_id: str) -> Iterator[None]:
         raise not_found(
             f"No record with id '{record_id}' in table '{table.name}' ({exc.message}).",
             hint="listRecords shows the records that exist and their ids.",
-        ) from None
-
-
-@contextmanager
-def _shape_check(action: str) -> Iterator[None]:
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TablesError(
-            ErrorCode.BACKEND_ERROR, f"DingTalk answered {action} with an unexpected body ({type(exc).__name__})."
         ) from None

@@ -36,8 +36,6 @@ class AccessToken:
 class RefreshingTokenAuth(httpx.Auth):
     """See the module docstring."""
 
-    requires_response_body = True  # a rejected token is told by the body's code on some platforms
-
     def __init__(
         self,
         fetch: Callable[[], Awaitable[AccessToken]],
@@ -63,6 +61,7 @@ class RefreshingTokenAuth(httpx.Auth):
         token = await self._current()
         request.headers[self._header] = token
         response = yield request
+        await response.aread()  # some platforms tell a rejected token only in the body
         if self._is_rejected(response):
             request.headers[self._header] = await self._renew(rejected=token)
             yield request

@@ -1,0 +1,133 @@
+"""The DingTalk target of the backend contract suite: the adapter against the fake DingTalk over loopback HTTP.
+
+`DingTalkTarget` holds the "Tasks" sheet of one base in the fake: the contract's columns that a
+DingTalk sheet can hold, as its own field types (no TIME type exists; LONGTEXT and EMAIL have no
+field type the fake knows, so Notes and Owner are text fields; DingTalk fields have no "required"
+flag, so Title is not required). `dingtalk_target` serves the fake once per test module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tables_mcp.backends.dingtalk import DingTalkBackend, DingTalkSettings
+from tables_mcp.backends.dingtalk.api import ApiTuning
+from tables_mcp.http import RetryPolicy
+
+from .fakes.dingtalk import FakeDingTalk, LoggedRequest, serve_fake_dingtalk
+
+APP_KEY = "dingcontracttasks"
+APP_SECRET = "contract-app-secret-0123456789"
+OPERATOR = "unionid-contract"
+BASE_ID = "contractbase0000000000000000000a"
+# The Tasks columns as DingTalk fields, in the contract's order.
+TASK_FIELDS: dict[str, Any] = {
+    "Title": "text",
+    "Status": {"type": "singleSelect", "property": {"choices": ["Todo", "Doing", "Done"]}},
+    "Estimate": {"type": "number", "property": {"formatter": "FLOAT_2"}},
+    "Due": {"type": "date", "property": {"formatter": "YYYY-MM-DD"}},
+    "Tags": {"type": "multipleSelect", "property": {"choices": ["bug", "feature", "docs"]}},
+    "Notes": "text",
+    "Owner": "text",
+    "Started": {"type": "date", "property": {"formatter": "YYYY-MM-DD HH:mm"}},
+}
+FAST_TUNING = ApiTuning(
+    retry=RetryPolicy(
+        attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, retry_statuses=frozenset({500, 502, 503, 504})
+    ),
+    refused_wait=0.01,
+)
+# A write-request failure per status, with DingTalk's own code and body (seed 002).
+WRITE_FAULTS = {400: "invalidRequest.document.broken", 500: "internalError", 504: "service.timeout"}
+WRITE_PATHS = r"/records(/delete)?$"
+
+
+def settings_for(url: str, **changes: str) -> DingTalkSettings:
+    values: dict[str, Any] = {
+        "app_key": APP_KEY,
+        "app_secret": SecretStr(APP_SECRET),
+        "operator_id": OPERATOR,
+        "base_id": BASE_ID,
+        "api_base_url": url,
+    }
+    return DingTalkSettings.model_validate({**values, **changes})
+
+
+def environment_for(url: str) -> dict[str, str]:
+    """The DINGTALK_* variables a user would set for the contract base."""
+    return {
+        "DINGTALK_APP_KEY": APP_KEY,
+        "DINGTALK_APP_SECRET": APP_SECRET,
+        "DINGTALK_OPERATOR_ID": OPERATOR,
+        "DINGTALK_BASE_ID": BASE_ID,
+        "DINGTALK_API_BASE_URL": url,
+    }
+
+
+def is_record_write(request: LoggedRequest) -> bool:
+    """Insert (POST records), update (PUT records) and delete (POST records/delete); records/list is a read."""
+    if request.method == "PUT":
+        return request.path.endswith("/records")
+    return request.method == "POST" and request.path.endswith(("/records", "/records/delete"))
+
+
+class DingTalkTarget:
+    """One DingTalk base in the fake, holding the contract's Tasks sheet."""
+
+    backend_name = "dingtalk"
+    columns: dict[str, str] = {
+        "Title": "TEXT",
+        "Status": "SELECT",
+        "Estimate": "NUMBER",
+        "Due": "DATE",
+        "Tags": "MULTISELECT",
+        "Notes": "TEXT",
+        "Owner": "TEXT",
+        "Started": "DATETIME",
+    }
+
+    def __init__(self, state: FakeDingTalk, url: str) -> None:
+        self.state = state
+        self.url = url
+
+    def fresh(self) -> None:
+        self.state.reset()
+        self.state.add_app(APP_KEY, APP_SECRET)
+        self.state.add_user(OPERATOR, "Contract operator")
+        self.state.add_base("Contract", base_id=BASE_ID)
+        self.state.add_sheet(BASE_ID, "Tasks", TASK_FIELDS)
+
+    def backend(self, extra_tables: Sequence[str] = ()) -> DingTalkBackend:
+        for name in extra_tables:
+            self.state.add_sheet(BASE_ID, name, TASK_FIELDS)
+        return DingTalkBackend(settings_for(self.url), tuning=FAST_TUNING)
+
+    def clear_log(self) -> None:
+        self.state.clear_log()
+
+    def network_requests(self) -> int:
+        return len(self.state.requests)
+
+    def network_writes(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
+
+    def fail_next_write(self, status: int) -> None:
+        """The next record-write request answers `status` with DingTalk's body for it.
+
+        An insert carries a clientToken, so a 5xx on one is retried with the same token and the create
+        goes through: a create that must fail part-way needs a 400 (DingTalk's document.broken)."""
+        code = WRITE_FAULTS.get(status, "internalError" if status >= 500 else "invalidRequest.document.broken")
+        self.state.fail_next(1, code, status=status, path=WRITE_PATHS)
+
+
+@pytest.fixture(scope="module")
+def dingtalk_target() -> Iterator[DingTalkTarget]:
+    state = FakeDingTalk()
+    with serve_fake_dingtalk(state) as url:
+        target = DingTalkTarget(state, url)
+        target.fresh()
+        yield target
