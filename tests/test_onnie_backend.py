@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from tables_mcp.backends.kit.cursors import query_scope
+from tables_mcp.backends.kit.record_filter import matches, sort_records
 from tables_mcp.backends.onnie import ADAPTER, OnnieBackend
 from tables_mcp.backends.onnie.columns import column_from_json
 from tables_mcp.errors import ConfigError, ErrorCode, TablesError
 from tables_mcp.http import RetryPolicy
-from tables_mcp.model import ColumnType, ListQuery
+from tables_mcp.model import Column, ColumnType, Condition, ListQuery, SortKey
 from tables_mcp.tools import ToolOptions
 
 from .conftest import Agent, open_agent
@@ -416,24 +417,28 @@ async def test_a_sort_over_more_than_the_scan_bound_is_refused(fake: FakeOnnie, 
     assert ordered == expected
 
 
-async def test_filtered_paging_skips_nothing_when_returned_records_are_deleted(fake: FakeOnnie, url: str) -> None:
+async def test_filtered_pages_resume_inside_an_onnie_page_even_after_deletes(fake: FakeOnnie, url: str) -> None:
     ids = fake.add_records(TASKS, [{"Title": f"t{i:02}", "Status": "Done" if i % 2 else "Todo"} for i in range(40)])
     where = {"field": "Status", "op": "eq", "value": "Done"}
-    seen: list[str] = []
-    async with agent_for(fake.add_key(), url) as agent:
+
+    async def pages(agent: Agent, delete_each: bool) -> list[list[str]]:
+        out: list[list[str]] = []
         cursor = None
         while True:
-            page = await agent.ok(
-                "listRecords", {"table": TASKS, "filter": where, "limit": 5, **({"cursor": cursor} if cursor else {})}
-            )
-            batch = [record["id"] for record in page["records"]]
-            seen += batch
-            if batch:  # the usual "delete what was listed, then go on" loop
-                await agent.ok("deleteRecords", {"table": TASKS, "recordIds": batch})
+            args = {"table": TASKS, "filter": where, "limit": 5, **({"cursor": cursor} if cursor else {})}
+            page = await agent.ok("listRecords", args)
+            out.append([record["id"] for record in page["records"]])
+            if delete_each and out[-1]:  # the usual "delete what was listed, then go on" loop
+                await agent.ok("deleteRecords", {"table": TASKS, "recordIds": out[-1]})
             cursor = page["nextCursor"]
             if cursor is None:
-                break
-    assert seen == ids[1::2]
+                return out
+
+    async with agent_for(fake.add_key(), url) as agent:
+        read_only = await pages(agent, delete_each=False)  # every page of 5 ends inside one Onnie page of 40
+        deleting = await pages(agent, delete_each=True)
+    assert [len(page) for page in read_only] == [5, 5, 5, 5] and sum(read_only, []) == ids[1::2]
+    assert sum(deleting, []) == ids[1::2]
     assert [rec["fields"]["Status"] for rec in fake.records(TASKS)] == ["Todo"] * 20
 
 
@@ -475,3 +480,35 @@ def test_settings_from_the_environment() -> None:
             ADAPTER.open(environ, "")
         assert words in str(raised.value), (environ, raised.value)
         assert key not in str(raised.value)
+
+
+# -- the filter semantics Onnie relies on (kit.record_filter) --------------------------------------------------
+
+
+def test_filters_and_sorts_evaluated_by_tables_mcp_keep_the_stores_semantics() -> None:
+    number = Column(name="N", type=ColumnType.NUMBER, native_type="NUMBER")
+    when = Column(name="W", type=ColumnType.DATETIME, native_type="DATETIME")
+    text = Column(name="T", type=ColumnType.TEXT, native_type="TEXT")
+    tags = Column(name="G", type=ColumnType.MULTISELECT, native_type="MULTISELECT", options=("a", "b"))
+    formula = Column(name="F", type=ColumnType.FORMULA, native_type="FORMULA")
+    rows: list[dict[str, Any]] = [
+        {"N": 0, "W": "2026-03-01T10:15:00+09:00", "T": "Login page", "G": ["a"], "F": 1},
+        {"N": 1.5, "W": "2026-03-01T01:16:00.000Z", "T": "", "G": [], "F": True},
+        {"T": "docs", "F": "1"},
+    ]
+
+    def selected(cond: Condition) -> list[int]:
+        return [i for i, row in enumerate(rows) if matches(cond, row)]
+
+    assert selected(Condition(number, "eq", 0)) == [0] and selected(Condition(number, "isEmpty")) == [2]
+    assert selected(Condition(number, "ne", 0)) == [1, 2], "ne also selects empty values"
+    assert selected(Condition(when, "eq", "2026-03-01T01:15:00Z")) == [0], "moments, not text"
+    assert selected(Condition(when, "gt", "2026-03-01T02:15:00+01:00")) == [1]
+    assert selected(Condition(text, "contains", "LOGIN")) == [0] and selected(Condition(text, "isEmpty")) == [1]
+    assert selected(Condition(tags, "in", ["b", "a"])) == [0] and selected(Condition(tags, "isEmpty")) == [1, 2]
+    assert selected(Condition(formula, "eq", 1)) == [0], "a boolean is no number and text is no number"
+    records = [{"id": str(i), "fields": row} for i, row in enumerate(rows)]
+    up = sort_records(records, [SortKey(number)])
+    down = sort_records(records, [SortKey(number, descending=True)])
+    assert [r["id"] for r in up] == ["2", "0", "1"] and [r["id"] for r in down] == ["1", "0", "2"]
+    assert [r["id"] for r in sort_records(records, [SortKey(tags)])] == ["1", "2", "0"], "ties keep their order"
