@@ -9,9 +9,12 @@ them, and start-up with a bad token.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,6 @@ from mcp.shared.exceptions import McpError
 
 from .fakes.ozari import FakeOzari, serve_fake_ozari
 from .fakes.ozari.sample import CUSTOMER_FIELDS, CUSTOMERS
-from .test_kintone_e2e import command
 
 TOKEN = "e2e-ozari-token-9876543210"
 
@@ -42,6 +44,15 @@ def fake(served: tuple[FakeOzari, str]) -> FakeOzari:
     state.add_rows("tcust", CUSTOMERS)
     state.add_token(TOKEN)
     return state
+
+
+def command() -> list[str]:
+    """The installed console script (next to this interpreter), else the module."""
+    script = Path(sys.executable).with_name("tables-mcp")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tables-mcp")
+    return [found] if found else [sys.executable, "-m", "tables_mcp"]
 
 
 def ozari_env(url: str, **settings: str) -> dict[str, str]:
