@@ -82,6 +82,7 @@ class OnnieBackend:
         self._pager = Pager(self.api, CursorCodec(store_key("onnie", self.base_url)), max_scan)
         self._schema: SchemaCache[list[Table]] = SchemaCache(self._load_tables, schema_ttl)
         self._write_allowed: bool | None = None
+        self._token: tuple[list[Table] | None, str] = (None, "")
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -99,8 +100,11 @@ class OnnieBackend:
 
     async def schema_token(self) -> str:
         tables = await self._schema.get()
-        shape = [table.model_dump(mode="json") for table in tables]
-        return hashlib.sha256(json.dumps(shape, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+        if self._token[0] is not tables:  # digested once per schema load, not on every call
+            shape = [table.model_dump(mode="json") for table in tables]
+            digest = hashlib.sha256(json.dumps(shape, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+            self._token = (tables, digest[:16])
+        return self._token[1]
 
     async def _load_tables(self) -> list[Table]:
         summaries = await self.api.table_summaries()
