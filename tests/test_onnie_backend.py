@@ -15,13 +15,15 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from httpx import Headers
 
 from tables_mcp.backends.kit.cursors import query_scope
 from tables_mcp.backends.kit.record_filter import matches, sort_records
 from tables_mcp.backends.onnie import ADAPTER, OnnieBackend
 from tables_mcp.backends.onnie.columns import column_from_json
+from tables_mcp.backends.onnie.errors import map_onnie_error
 from tables_mcp.errors import ConfigError, ErrorCode, TablesError
-from tables_mcp.http import RetryPolicy
+from tables_mcp.http import ErrorResponse, RetryPolicy
 from tables_mcp.model import Column, ColumnType, Condition, ListQuery, SortKey
 from tables_mcp.tools import ToolOptions
 
@@ -512,3 +514,32 @@ def test_filters_and_sorts_evaluated_by_tables_mcp_keep_the_stores_semantics() -
     down = sort_records(records, [SortKey(number, descending=True)])
     assert [r["id"] for r in up] == ["2", "0", "1"] and [r["id"] for r in down] == ["1", "0", "2"]
     assert [r["id"] for r in sort_records(records, [SortKey(tags)])] == ["1", "2", "0"], "ties keep their order"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "fields"),
+    [
+        (400, {"error": {"code": "bad_request", "message": "Validation failed", "details": {"fields": {"A": "x"}}}},
+         ErrorCode.INVALID_ARGUMENT, [("A", "x", None)]),
+        (400, {"code": "bad_request", "message": "Invalid", "details": {"fields": {"B": ["y", "z"]}, "index": 3}},
+         ErrorCode.INVALID_ARGUMENT, [("B", "y; z", 3)]),
+        (400, {"error": {"code": "bad_request", "details": {"fields": [{"field": "C", "message": "w"}]}}},
+         ErrorCode.INVALID_ARGUMENT, [("C", "w", None)]),
+        (429, {"error": "rate_limited", "message": "Token bucket exhausted."}, ErrorCode.RATE_LIMITED, []),
+        (403, {"error": {"code": "forbidden", "message": "Missing scope"}}, ErrorCode.PERMISSION_DENIED, []),
+        (418, {"error": {"code": "teapot", "message": "?"}}, ErrorCode.INVALID_ARGUMENT, []),
+        (503, "<html>Bad Gateway</html>", ErrorCode.UNAVAILABLE, []),
+        (429, None, ErrorCode.RATE_LIMITED, []),
+    ],
+)  # fmt: skip
+def test_error_bodies_nested_flat_or_unreadable(
+    status: int, body: Any, code: ErrorCode, fields: list[tuple[str, str, int | None]]
+) -> None:
+    text = body if isinstance(body, str) else ""
+    error = map_onnie_error(ErrorResponse(status, None if isinstance(body, str) else body, text, Headers(), None))
+    assert error.code is code and error.status == status
+    assert [(fe.field, fe.message, fe.record) for fe in error.field_errors] == fields
+    if code is ErrorCode.RATE_LIMITED:
+        assert error.retry_after == 1.0, "a short wait for the agent when Onnie sends no Retry-After"
+    if not isinstance(body, dict):
+        assert f"HTTP {status}" in error.message
