@@ -10,9 +10,12 @@ with a bad key.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +24,17 @@ from mcp.client.stdio import stdio_client
 
 from .fakes.onnie import BASE_PATH, FakeOnnie, serve_fake_onnie
 from .fakes.onnie.sample import PROJECT_COLUMNS, TASK_COLUMNS
-from .test_kintone_e2e import command
 
 pytestmark = pytest.mark.anyio
+
+
+def command() -> list[str]:
+    """The installed console script (next to this interpreter), else the module."""
+    script = Path(sys.executable).with_name("tables-mcp")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tables-mcp")
+    return [found] if found else [sys.executable, "-m", "tables_mcp"]
 
 
 @pytest.fixture(scope="module")
