@@ -440,6 +440,14 @@ async def test_lasting_throttling_is_rate_limited_never_permission_denied(
     assert error["backendCode"] == code and "permission" not in error["hint"].lower()
 
 
+async def test_the_monthly_quota_is_not_retried_and_says_why(state: FakeDingTalk, agent: Agent) -> None:
+    state.clear_log()
+    state.throttle_next(1, code="Forbidden.AccessDenied.ApiCountLimitForOrg", path="/records/list")
+    error = await agent.error("listRecords", {"table": "Tasks"})
+    assert error["code"] == "rate_limited" and "monthly" in error["hint"] and "retryAfter" not in error
+    assert len(requests_to(state, "POST", "/records/list")) == 1
+
+
 @pytest.mark.parametrize(
     "code", ["invalidRequest.document.stillInitializing", "service.timeout", "internalError", "unknownError"]
 )

@@ -96,10 +96,9 @@ class NotableApi:
 
     async def _fetch_token(self) -> AccessToken:
         credentials = {"appKey": self._settings.app_key, "appSecret": self._settings.app_secret.get_secret_value()}
-        # Asking again while a token lives gives the same token: repeating the grant is harmless.
-        body = await self._refused_retry(
-            lambda: self._token_http.request("POST", TOKEN_PATH, json_body=credentials, idempotent=True)
-        )
+        # Asking again while a token lives gives the same token: repeating the grant is harmless. A throttled
+        # grant fails the Notable call that needed it, which `_call` then retries.
+        body = await self._token_http.request("POST", TOKEN_PATH, json_body=credentials, idempotent=True)
         token = body.get("accessToken") if isinstance(body, dict) else None
         lifetime = body.get("expireIn") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):

@@ -96,7 +96,7 @@ def decode_record(table: Table, raw: Mapping[str, Any], wanted: Sequence[str] | 
         if not _is_empty(value):
             fields[name] = value
     return {
-        "id": str(raw.get("id")),
+        "id": str(raw["id"]),
         "fields": fields,
         "created_at": ms_to_moment(raw.get("createdTime")),
         "updated_at": ms_to_moment(raw.get("lastModifiedTime")),

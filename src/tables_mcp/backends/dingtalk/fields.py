@@ -109,9 +109,6 @@ def _describe(native: str, prop: Mapping[str, Any]) -> str | None:
     parts = [words[native]] if native in words else []
     if native in LINK_TYPES:
         parts.append(f"record ids of table {prop.get('linkedSheetId', '?')}")
-    formatter = prop.get("formatter")
-    if native in ("number", "currency") and isinstance(formatter, str) and formatter:
-        parts.append(f"format {formatter}")
     if native not in FIELD_TYPES:
         parts.append(f"DingTalk field type '{native}', shown as DingTalk sends it")
     return "; ".join(parts) or None

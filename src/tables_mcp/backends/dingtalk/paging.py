@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ...errors import FieldError, TablesError, invalid_argument
+from ...errors import ErrorCode, FieldError, TablesError, invalid_argument
 from ...model import ListQuery, Page, Record, Table
-from ..kit.cursors import CursorCodec, not_ours, query_scope
+from ..kit.cursors import CursorCodec, invalid_cursor, not_ours, query_scope
 from ..kit.record_filter import sort_records
 from .api import NotableApi, shape_check
 from .codec import decode_record
@@ -59,7 +61,8 @@ class Pager:
             body = {**request, "maxResults": min(MAX_PER_REQUEST, limit - len(records))}
             if token:
                 body["nextToken"] = token
-            answer = await self.api.list_records(table.id, body)
+            with _position_refused(token):
+                answer = await self.api.list_records(table.id, body)
             with shape_check("ListRecords"):
                 records += [decode_record(table, raw, fields) for raw in answer["records"]]
             more = answer.get("hasMore") is True and isinstance(answer.get("nextToken"), str)
@@ -109,6 +112,19 @@ def _resume_at(ordered: list[Record], state: dict[str, Any]) -> int:
         if record["id"] == last:
             return position + 1
     return min(offset, len(ordered))  # the last record returned is gone: its offset is the best position left
+
+
+@contextmanager
+def _position_refused(token: str | None) -> Iterator[None]:
+    """DingTalk refusing the nextToken a cursor holds (expired, say): the agent must restart without the cursor."""
+    try:
+        yield
+    except TablesError as exc:
+        if token is not None and exc.code is ErrorCode.INVALID_ARGUMENT:
+            raise invalid_cursor(
+                f"DingTalk no longer accepts the position this cursor holds ({exc.message})."
+            ) from None
+        raise
 
 
 def _too_many_to_sort(table: Table, max_scan: int) -> TablesError:
