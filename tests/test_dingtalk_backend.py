@@ -172,6 +172,22 @@ async def test_an_unknown_field_type_is_a_read_only_column_shown_as_sent(target:
     assert refused["code"] == "invalid_argument" and "read-only" in refused["fieldErrors"][0]["message"]
 
 
+async def test_a_new_sheet_or_field_changes_the_tool_list(target: DingTalkTarget) -> None:
+    backend = DingTalkBackend(settings_for(target.url), schema_ttl=0)
+    await backend.open()
+    try:
+        async for agent in open_agent(backend, ToolOptions(schema_ttl=0)):
+            target.state.add_sheet(BASE_ID, "新表", {"名称": "text"})
+            assert [t["name"] for t in (await agent.ok("listTables"))["tables"]] == ["Tasks", "新表"]
+            target.state.add_field(BASE_ID, "Tasks", "Extra", "checkbox")
+            described = await agent.ok("describeTable", {"table": "Tasks"})
+            changed = [m for m in agent.notifications if "ToolListChanged" in type(getattr(m, "root", m)).__name__]
+    finally:
+        await backend.aclose()
+    assert "Extra" in {col["name"] for col in described["table"]["columns"]}
+    assert changed, "tools/list_changed was sent"
+
+
 # -- values --------------------------------------------------------------------------------------------------------
 
 
