@@ -1,9 +1,9 @@
 """The DingTalk Notable (AI table / 多维表) adapter: each sheet of one base is a table, each field a column.
 
 It owns the Backend protocol on top of `api.NotableApi`: tables from the sheet and field lists (kit
-schema cache: 30 s TTL, one load at a time, last good schema kept through outages), listing over
-`records/list` + `nextToken` behind the kit cursor, records read, inserted (writes.py: exactly once),
-updated and deleted, and the capabilities agents are told about.
+schema cache: 30 s TTL, one load at a time, last good schema kept through outages), records read
+(listing: paging.py), inserted (writes.py: exactly once), updated and deleted, and the capabilities
+agents are told about.
 
 Assumptions where the sources are silent (each said again where it is implemented):
 - A create is split into requests of 100 records, each all-or-nothing (§3b; the fake's behaviour);
