@@ -10,9 +10,12 @@ retried after DingTalk's advised second, `doctor`, and start-up with a wrong sec
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +23,17 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from .fakes.dingtalk import SampleTenant, sample_tenant, serve_fake_dingtalk
-from .test_kintone_e2e import command
 
 TASKS = "任务"
+
+
+def command() -> list[str]:
+    """The installed console script (next to this interpreter), else the module."""
+    script = Path(sys.executable).with_name("tables-mcp")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tables-mcp")
+    return [found] if found else [sys.executable, "-m", "tables_mcp"]
 
 
 @pytest.fixture(scope="module")
