@@ -62,6 +62,7 @@ from ..model import (
     Table,
     WriteProgress,
 )
+from .base import Adapter
 from .kit.codecs import datetime_minute_bound, time_minute_bound, utc_datetime
 from .kit.cursors import CursorCodec, not_ours, query_scope, store_key
 
@@ -1517,6 +1518,7 @@ def _failed_entries(
 
 
 __all__ = [
+    "ADAPTER",
     "CAPABILITIES",
     "KintoneBackend",
     "KintoneSettings",
@@ -1530,3 +1532,10 @@ __all__ = [
     "quote",
     "render_filter",
 ]
+
+
+def _open_from_environ(environ: Mapping[str, str], store: str) -> KintoneBackend:
+    return KintoneBackend.from_env(environ)
+
+
+ADAPTER = Adapter(open=_open_from_environ, capabilities=CAPABILITIES)
