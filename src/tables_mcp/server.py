@@ -24,6 +24,7 @@ from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
+from mcp.shared.session import RequestResponder
 
 from . import __version__
 from .errors import ErrorCode, TablesError, bounded
@@ -125,6 +126,19 @@ class TablesServer(Server[Any, Any]):
         return super().create_initialization_options(
             notification_options or NotificationOptions(tools_changed=True), experimental_capabilities
         )
+
+    async def _handle_message(self, message: Any, *args: Any, **kwargs: Any) -> None:
+        """A request the client cancelled has been answered ("Request cancelled") by the SDK already; the
+        cancellation of its own scope then escapes the SDK's `RequestResponder.__exit__` (which does not
+        swallow it) and would end the whole session when it lands while the answer is being sent. It is
+        the end of that one request, nothing more."""
+        try:
+            await super()._handle_message(message, *args, **kwargs)
+        except anyio.get_cancelled_exc_class():
+            if isinstance(message, RequestResponder) and message.cancelled:
+                log.info("request %s cancelled by the client", message.request_id)
+                return
+            raise
 
 
 def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[Any, Any]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 
 from .audit import AuditLog
 from .backends.base import Backend
@@ -438,6 +439,10 @@ class Catalogue:
                 raise not_found(f"There is no tool named '{name}'.", hint="Call tools/list for the current tools.")
             spec.validator.check(args, f"Invalid arguments for {name}")
             payload = await spec.handler(args, hooks)
+            if not spec.hints.read_only:
+                # A cancellation that arrived while a shielded write finished is taken here, where the
+                # handler below reports what was written, instead of after the SDK has already answered.
+                await anyio.lowlevel.checkpoint()
         except anyio.get_cancelled_exc_class():
             if spec is not None and not spec.hints.read_only:
                 with anyio.CancelScope(shield=True):
