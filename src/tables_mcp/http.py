@@ -273,6 +273,12 @@ class HttpClient:
                 raise self._transport_failure(exc, call) from None
             except httpx.InvalidURL as exc:
                 raise self._misconfigured(exc) from None
+            except (httpx.StreamError, httpx.CookieConflict) as exc:
+                # Misuse of httpx on our side, not the platform's fault: reported, never retried.
+                detail = self.redact(f"{type(exc).__name__}: {exc}")
+                raise TablesError(
+                    ErrorCode.BACKEND_ERROR, f"Internal error talking to {self.name} ({detail})."
+                ) from None
         return self._handle(response, call)
 
     def _handle(self, response: httpx.Response, call: _Call) -> Any:
