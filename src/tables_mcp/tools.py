@@ -242,10 +242,12 @@ class Catalogue:
         return ToolSpec(name, description, shown, hints, handler, ArgumentValidator(schema), returns_data)
 
     def _list_tables_spec(self) -> ToolSpec:
+        # What the backend cannot do (or does its own way) is said here, where an agent starts planning.
+        notes = self.backend.capabilities.notes
         return self._spec(
             "listTables",
             "List the tables you can use: id, name, description and column count. Start here; other tools take a "
-            "table's id or name as `table`.",
+            "table's id or name as `table`." + (" This backend: " + " ".join(notes) if notes else ""),
             {},
             [],
             READ,
