@@ -16,8 +16,10 @@ import pytest
 
 import tests.fakes.kintone as fake_module
 from tables_mcp.backends.kintone import (
+    ADAPTER,
     CAPABILITIES,
     KintoneBackend,
+    KintoneSettings,
     column_from_property,
     encode_value,
     kintone_number,
@@ -753,6 +755,16 @@ def test_config_errors_name_the_fix_without_echoing_tokens() -> None:
             KintoneBackend.from_env(environ)
         assert fragment in str(info.value) and "\n" not in str(info.value)
         assert "sec ret!" not in str(info.value)
+
+
+def test_a_mistyped_variable_fails_at_start_naming_the_known_ones() -> None:
+    environ = {"KINTONE_BASE_URL": "https://example.cybozu.com", "KINTONE_API_TOKEN": "abc123", "KINTONE_APP_ID": "3"}
+    assert ADAPTER.settings is KintoneSettings
+    with pytest.raises(ConfigError) as info:
+        ADAPTER.open(environ, "")
+    message = str(info.value)
+    assert "KINTONE_APP_ID" in message and "KINTONE_APP_IDS" in message and "KINTONE_GUEST_SPACE_ID" in message
+    assert "abc123" not in message and "\n" not in message
 
 
 # -- apps, guest spaces, schema tokens ------------------------------------------------------------------------------

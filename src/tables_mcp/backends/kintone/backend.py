@@ -1,0 +1,334 @@
+"""The Kintone adapter's Backend: each Kintone app is a table, each form field a column.
+
+It owns the Backend protocol on top of `api.KintoneApi`: tables from the apps' forms (checked again
+every 30 s, the last good schema kept through outages), records read (`paging`), created in
+100-record requests (kit batches: all-or-nothing per request, the exact outcome reported when a
+create fails part-way), patched and deleted, and the capabilities agents are told about.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import anyio
+
+from ...errors import ConfigError, ErrorCode, TablesError, not_found, unsupported
+from ...http import RetryPolicy
+from ...model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
+from ..kit.cursors import CursorCodec, store_key
+from .api import KintoneApi
+from .codec import decode_record, encode_row, encode_rows, record_from_input
+from .errors import no_record, record_context, shape_check
+from .fields import AppForm, plain_text, table_from_form
+from .paging import MAX_OFFSET, MAX_PAGE, Pager
+from .query import OPERATORS, SORTABLE, id_list, record_key
+from .settings import KintoneSettings
+
+log = logging.getLogger("tables_mcp.backends.kintone")
+
+RECORDS_PER_WRITE = 100  # Kintone's limit for POST/PUT/DELETE records.json
+REQUEST_WORDS = "Kintone writes 100 per request, all-or-nothing per request"
+CREATE_CONCURRENCY = 4
+READ_CONCURRENCY = 4
+SCHEMA_CHECK_INTERVAL = 30.0
+
+CAPABILITIES = Capabilities(
+    create_table=False,
+    delete=True,
+    patch=True,
+    atomic_create=False,
+    max_create_batch=1000,
+    max_page_size=MAX_PAGE,
+    operators=dict(OPERATORS),
+    sortable_types=SORTABLE,
+    notes=(
+        "Kintone writes 100 records per request, all-or-nothing per request: a larger create can be partly "
+        "written, and the result then lists the written records and the failed indexes.",
+        "'contains' on text is Kintone's word search: it matches whole words, not parts of words.",
+        "USER values are user codes: read as a list of codes, written as one code or a list of codes.",
+        "DATETIME and TIME values are kept to the minute; DATETIME is returned in UTC.",
+        "Writing a SUBTABLE column replaces all of its rows.",
+    ),
+)
+
+
+class KintoneBackend:
+    """The Backend protocol over the Kintone REST API; see the package docstring."""
+
+    name = "kintone"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_tokens: Sequence[str] = (),
+        username: str | None = None,
+        password: str | None = None,
+        guest_space_id: str | int | None = None,
+        app_ids: Sequence[str | int] | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 10,
+        schema_check_interval: float = SCHEMA_CHECK_INTERVAL,
+        max_offset: int = MAX_OFFSET,
+        create_concurrency: int = CREATE_CONCURRENCY,
+    ) -> None:
+        self.settings = KintoneSettings.of(base_url, api_tokens, username, password, guest_space_id, app_ids)
+        self._api = KintoneApi(self.settings, retry, max_concurrency)
+        self.schema_check_interval = schema_check_interval
+        self.create_concurrency = create_concurrency
+        self._forms: dict[str, AppForm] | None = None
+        self._forms_at = 0.0
+        self._token = ""
+        self._tables: list[Table] = []
+        self._schema_lock = anyio.Lock()
+        # Keyed by the domain (and guest space), so every replica and restart reads the same cursors.
+        space = self.settings.guest_space_id or ""
+        self._cursor_codec = CursorCodec(store_key("kintone", self.settings.base_url, space))
+        self._pager = Pager(self._api, self._cursor_codec, max_offset)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **options: Any) -> KintoneBackend:
+        """A backend from KINTONE_* variables (raises ConfigError naming the fix when one is wrong)."""
+        return cls.from_settings(KintoneSettings.from_environ(environ), **options)
+
+    @classmethod
+    def from_settings(cls, settings: KintoneSettings, **options: Any) -> KintoneBackend:
+        return cls(
+            settings.base_url,
+            api_tokens=settings.api_tokens,
+            username=settings.username,
+            password=settings.password_text,
+            guest_space_id=settings.guest_space_id,
+            app_ids=settings.app_ids,
+            **options,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Check the credentials by loading every app's form; errors here are loud."""
+        await self._load_forms(force=True, strict=True)
+
+    async def aclose(self) -> None:
+        await self._pager.aclose()
+        await self._api.aclose()
+
+    # -- tables ----------------------------------------------------------------------------------
+
+    async def list_tables(self) -> list[Table]:
+        await self._load_forms()
+        return list(self._tables)
+
+    async def schema_token(self) -> str:
+        await self._load_forms()
+        return self._token
+
+    async def can_write(self) -> bool | None:
+        # Kintone has no dry run, and API-token rights cannot be read back: only a write would tell.
+        return None
+
+    async def _load_forms(self, force: bool = False, strict: bool = False) -> None:
+        async with self._schema_lock:
+            fresh = time.monotonic() - self._forms_at < self.schema_check_interval
+            if self._forms is not None and fresh and not force:
+                return
+            try:
+                forms = await self._fetch_forms(strict)
+            except (TablesError, ConfigError) as exc:
+                if strict or self._forms is None:
+                    raise
+                # Keep serving the last known schema; check again a little later.
+                log.warning("Kintone schema check failed, keeping the previous schema: %s", exc)
+                self._forms_at = time.monotonic() - self.schema_check_interval + 5
+                return
+            self._install_forms(forms)
+
+    def _install_forms(self, forms: dict[str, AppForm]) -> None:
+        self._forms = forms
+        self._forms_at = time.monotonic()
+        self._tables = [table_from_form(form) for form in forms.values()]
+        shape = [(f.app_id, f.name, f.revision, f.properties) for f in forms.values()]
+        digest = hashlib.sha256(json.dumps(shape, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        self._token = digest[:16]
+
+    async def _fetch_forms(self, strict: bool) -> dict[str, AppForm]:
+        apps = await self._list_apps()
+        discovered = self.settings.app_ids is None
+
+        async def form(app: dict[str, Any]) -> AppForm | None:
+            app_id = str(app["appId"])
+            try:
+                fields = await self._api.get("app/form/fields", {"app": app_id})
+            except TablesError as exc:
+                # Apps found by listing may sit in a guest space (another URL) or deny this user: skip
+                # them. Apps named in KINTONE_APP_IDS must work at start; later they may vanish.
+                unreadable = exc.backend_code == "GAIA_IL23" or exc.code in (
+                    ErrorCode.NOT_FOUND,
+                    ErrorCode.PERMISSION_DENIED,
+                )
+                if not unreadable or (strict and not discovered):
+                    raise
+                log.warning("Kintone app %s is not readable here and is left out: %s", app_id, exc.message)
+                return None
+            with shape_check("app/form/fields"):
+                return AppForm(
+                    app_id,
+                    str(app.get("name") or f"App {app_id}"),
+                    plain_text(app.get("description")),
+                    dict(fields["properties"]),
+                    str(fields.get("revision", "")),
+                )
+
+        forms = await map_bounded(form, apps, READ_CONCURRENCY)
+        return {f.app_id: f for f in forms if f is not None}
+
+    async def _list_apps(self) -> list[dict[str, Any]]:
+        if self.settings.app_ids is not None:
+
+            async def app_info(app_id: str) -> dict[str, Any]:
+                return await self._api.get("app", {"id": app_id})
+
+            return await map_bounded(app_info, self.settings.app_ids, READ_CONCURRENCY)
+        apps: list[dict[str, Any]] = []
+        while True:
+            try:
+                page = await self._api.get("apps", {"limit": 100, "offset": len(apps)})
+            except TablesError as exc:
+                if not self.settings.password_auth and exc.code in (
+                    ErrorCode.PERMISSION_DENIED,
+                    ErrorCode.UNAUTHENTICATED,
+                    ErrorCode.INVALID_ARGUMENT,
+                ):
+                    raise ConfigError(
+                        "KINTONE_APP_IDS is required with API-token auth (Kintone does not list apps for tokens); "
+                        "set KINTONE_APP_IDS to the ids of the apps your tokens belong to, e.g. 12,15"
+                    ) from None
+                raise
+            with shape_check("apps"):
+                batch = list(page["apps"])
+            apps += batch
+            if len(batch) < 100:
+                return apps
+
+    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table:
+        raise unsupported("Kintone apps are created and changed in Kintone itself; tables-mcp cannot create them.")
+
+    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table:
+        raise unsupported("Kintone fields are changed in the app's form settings; tables-mcp cannot add them.")
+
+    # -- reading records -------------------------------------------------------------------------
+
+    async def get_record(self, table: Table, record_id: str) -> Record:
+        key = record_key(record_id)
+        if key is None:
+            raise no_record(table, record_id)
+        with record_context(table, record_id):
+            body = await self._api.get("record", {"app": table.id, "id": key})
+        with shape_check("record"):
+            return decode_record(table, body["record"], None)
+
+    async def list_records(self, table: Table, query: ListQuery) -> Page:
+        return await self._pager.list_records(table, query)
+
+    # -- writing records -------------------------------------------------------------------------
+
+    async def create_records(
+        self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> list[Record]:
+        parts = split(encode_rows(table, rows), RECORDS_PER_WRITE)
+
+        async def send(part: Part) -> list[str]:
+            body = await self._api.send("POST", "records", body={"app": table.id, "records": part.items})
+            with shape_check("records"):
+                return [str(record_id) for record_id in body["ids"]]
+
+        async def wrote(part: Part) -> None:
+            if progress is not None:
+                await progress.wrote(list(part.results or []))
+
+        await run_parts(parts, send, concurrency=self.create_concurrency, on_written=wrote)
+        written = await self._written_records(table, rows, parts)
+        if not failed_parts(parts):
+            return written
+        raise partial_failure(parts, written, len(rows), REQUEST_WORDS)
+
+    async def _written_records(self, table: Table, rows: list[dict[str, Any]], parts: list[Part]) -> list[Record]:
+        """The written records as Kintone now has them (computed fields included), in input order."""
+
+        async def reread(part: Part) -> list[Record]:
+            ids: list[str] = part.results or []
+            try:
+                found = await self._records_by_id(table, ids)
+            except TablesError as exc:
+                log.warning("Re-reading %d created Kintone records failed: %s", len(ids), exc.message)
+                found = {}
+            return [
+                found.get(record_id) or record_from_input(record_id, rows[part.start + offset])
+                for offset, record_id in enumerate(ids)
+            ]
+
+        written = [part for part in parts if part.results]
+        pages = await map_bounded(reread, written, READ_CONCURRENCY)
+        return [record for page in pages for record in page]
+
+    async def _records_by_id(self, table: Table, ids: list[str]) -> dict[str, Record]:
+        if not ids:
+            return {}
+        text = f"$id in ({id_list(ids)}) order by $id asc limit {len(ids)}"
+        raws, _ = await self._api.records_page(table.id, text, None, first=False)
+        records = [decode_record(table, raw, None) for raw in raws]
+        return {record["id"]: record for record in records}
+
+    async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
+        key = record_key(record_id)
+        if key is None:
+            raise no_record(table, record_id)
+        body = {"app": table.id, "id": key, "record": encode_row(table, fields, None)}
+        with record_context(table, record_id):
+            # No revision is sent: the agent patches named fields, so a repeat after a lost answer is harmless.
+            await self._api.send("PUT", "record", body=body)
+        return await self.get_record(table, record_id)
+
+    async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
+        wanted = list(dict.fromkeys(record_ids))
+        keys = {record_id: record_key(record_id) for record_id in wanted}
+        valid = list(dict.fromkeys(key for key in keys.values() if key is not None))
+        batches = split(valid, RECORDS_PER_WRITE)
+
+        async def existing_in(part: Part) -> list[str]:
+            return await self._existing_ids(table, part.items)
+
+        existing = {key for found in await map_bounded(existing_in, batches, READ_CONCURRENCY) for key in found}
+        missing = [record_id for record_id, key in keys.items() if key is None or key not in existing]
+        if missing:
+            raise not_found(
+                f"No record with id {', '.join(missing)} in table '{table.name}'; nothing was deleted.",
+                hint="Remove the unknown ids (listRecords shows what exists) and call again.",
+            )
+        deleted: list[str] = []
+        # One request at a time, stopping at the first failure, so an error names exactly what was deleted.
+        for part in batches:
+            batch: list[str] = part.items
+            try:
+                await self._api.send("DELETE", "records", params={"app": table.id, "ids": batch})
+            except TablesError as exc:
+                if not deleted:
+                    raise
+                done = f"Deleted {len(deleted)} record(s) ({', '.join(deleted)}) before a failure: {exc.message}"
+                raise replace(exc, message=done) from None
+            deleted += batch
+        return deleted
+
+    async def _existing_ids(self, table: Table, ids: list[str]) -> list[str]:
+        text = f"$id in ({id_list(ids)}) limit {len(ids)}"
+        raws, _ = await self._api.records_page(table.id, text, ["$id"], first=False)
+        with shape_check("records"):
+            return [str(raw["$id"]["value"]) for raw in raws]

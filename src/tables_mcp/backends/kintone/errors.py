@@ -1,0 +1,145 @@
+"""Kintone error bodies (`code`, `id`, `message`, `errors`) as TablesError: the code families, the hints
+that name the user's fix, field errors with their record index, and record-not-found worded for agents.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from ...errors import ErrorCode, FieldError, TablesError, not_found
+from ...http import ErrorResponse, status_error
+from ...model import Table
+
+AUTH_CODES = frozenset({"CB_AU01", "CB_WA01", "GAIA_IA02", "GAIA_DA03"})
+PERMISSION_CODES = frozenset({"CB_NO02", "GAIA_NO01"})
+NOT_FOUND_CODES = frozenset({"GAIA_AP01", "GAIA_RE01", "GAIA_BL01", "GAIA_RE02", "GAIA_RE20", "CB_IL02"})
+CONFLICT_CODES = frozenset({"GAIA_CO02"})
+RATE_CODES = frozenset({"GAIA_TO04", "GAIA_TM12"})
+DEFAULT_RATE_RETRY = 1.0
+HINTS = {
+    ErrorCode.UNAUTHENTICATED: "Kintone rejected the configured credentials; ask the user to check KINTONE_API_TOKEN "
+    "(one token per app, comma-separated) or KINTONE_USERNAME / KINTONE_PASSWORD.",
+    ErrorCode.PERMISSION_DENIED: "The configured Kintone user or API token lacks this permission (view, add, edit "
+    "or delete); ask the user to grant it in the app's settings.",
+}
+CODE_HINTS = {
+    "GAIA_IL23": "The app is in a guest space: ask the user to set KINTONE_GUEST_SPACE_ID to that space's id.",
+    "GAIA_AP01": "The app does not exist (or was deleted); listTables shows the apps, and KINTONE_APP_IDS names them.",
+}
+
+
+def map_kintone_error(failure: ErrorResponse) -> TablesError:
+    """A Kintone error body (`code`, `id`, `message`, `errors`) as a TablesError."""
+    body = failure.body if isinstance(failure.body, dict) else {}
+    code = body.get("code") if isinstance(body.get("code"), str) else None
+    message = body.get("message") if isinstance(body.get("message"), str) else None
+    if code is None or message is None:
+        return status_error("Kintone", failure.status, failure.text)
+    kind = _error_code(code, failure.status)
+    field_errors = parse_field_errors(body.get("errors"))
+    retry_after = failure.retry_after
+    if kind is ErrorCode.RATE_LIMITED and retry_after is None:
+        retry_after = DEFAULT_RATE_RETRY
+    hint = CODE_HINTS.get(code) or HINTS.get(kind)
+    return TablesError(
+        kind,
+        f"Kintone: {message} ({code})",
+        field_errors=field_errors,
+        retry_after=retry_after,
+        backend_code=code,
+        status=failure.status,
+        hint=hint,
+    )
+
+
+def _error_code(code: str, status: int) -> ErrorCode:
+    for codes, kind in (
+        (AUTH_CODES, ErrorCode.UNAUTHENTICATED),
+        (PERMISSION_CODES, ErrorCode.PERMISSION_DENIED),
+        (NOT_FOUND_CODES, ErrorCode.NOT_FOUND),
+        (CONFLICT_CODES, ErrorCode.CONFLICT),
+        (RATE_CODES, ErrorCode.RATE_LIMITED),
+    ):
+        if code in codes:
+            return kind
+    if code == "GAIA_IL23":
+        return ErrorCode.BACKEND_ERROR
+    if status >= 500:
+        return ErrorCode.UNAVAILABLE
+    if status == 429:
+        return ErrorCode.RATE_LIMITED
+    if status in (400, 422):
+        return ErrorCode.INVALID_ARGUMENT
+    return status_error("Kintone", status, "").code
+
+
+_RECORD_PREFIX = re.compile(r"records\[(\d+)\]\.?")
+_FIELD_HEAD = re.compile(r"\[([^\]]+)\]|([^.\[]+)")
+_SUBTABLE_TAIL = re.compile(r"\.value\[(\d+)\]\.value\.([^.\[]+)")
+
+
+def parse_field_errors(errors: Any) -> list[FieldError]:
+    """Kintone's `errors` map (`records[3].Status.value` -> messages) as field errors.
+
+    The record index is the one within the request; callers that split batches rebase it.
+    """
+    if not isinstance(errors, dict):
+        return []
+    out: list[FieldError] = []
+    seen: set[tuple[int | None, str, str]] = set()
+    for key, detail in errors.items():
+        record, field_name = parse_error_key(str(key))
+        messages = detail.get("messages") if isinstance(detail, dict) else None
+        text = " ".join(str(m) for m in messages) if isinstance(messages, list) and messages else "invalid value"
+        if (record, field_name, text) not in seen:
+            seen.add((record, field_name, text))
+            out.append(FieldError(field_name, text, record=record))
+    return out
+
+
+def parse_error_key(key: str) -> tuple[int | None, str]:
+    """`records[3].Items.value[1].value.Qty.value` -> (3, "Items[1].Qty"); `record[Num].value` -> (None, "Num")."""
+    record: int | None = None
+    match = _RECORD_PREFIX.match(key)
+    if match:
+        record, rest = int(match[1]), key[match.end() :]
+    elif key.startswith("record.") or key.startswith("record["):
+        rest = key[len("record.") :] if key.startswith("record.") else key[len("record") :]
+    else:
+        return None, key  # a request parameter such as `app`, `records` or `query`
+    head = _FIELD_HEAD.match(rest)
+    if head is None:
+        return record, rest
+    code = head[1] or head[2]
+    sub = _SUBTABLE_TAIL.match(rest, head.end())
+    return record, f"{code}[{sub[1]}].{sub[2]}" if sub else code
+
+
+def no_record(table: Table, record_id: str) -> TablesError:
+    return not_found(f"No record with id {record_id} in table '{table.name}'.", hint="listRecords shows the ids.")
+
+
+@contextmanager
+def record_context(table: Table, record_id: str) -> Iterator[None]:
+    """Words Kintone's record-not-found in the agent's terms (same code and backend code)."""
+    try:
+        yield
+    except TablesError as exc:
+        if exc.backend_code == "GAIA_RE01":
+            raise replace(no_record(table, record_id), backend_code="GAIA_RE01", status=exc.status) from None
+        raise
+
+
+@contextmanager
+def shape_check(endpoint: str) -> Iterator[None]:
+    """A response without the documented shape is a backend error, never a crash."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TablesError(
+            ErrorCode.BACKEND_ERROR, f"Kintone's {endpoint} response has an unexpected shape ({type(exc).__name__})."
+        ) from None
