@@ -20,13 +20,13 @@ from typing import Any, Literal
 import anyio
 import anyio.lowlevel
 
-from .audit import AuditLog
-from .backends.base import Backend
-from .errors import ErrorCode, FieldError, TablesError, invalid_argument, not_found
-from .model import ColumnSpec, ProgressSink, Record, Table, WriteProgress
-from .names import table_slugs
-from .query import build_list_query
-from .schema import (
+from ..audit import AuditLog
+from ..backends.base import Backend
+from ..errors import ErrorCode, FieldError, TablesError, invalid_argument, not_found
+from ..model import ColumnSpec, ProgressSink, Record, Table, WriteProgress
+from ..names import table_slugs
+from ..query import build_list_query
+from ..schema import (
     RECORD_ID_SCHEMA,
     Schema,
     create_schema,
@@ -35,7 +35,7 @@ from .schema import (
     operators_for,
     patch_schema,
 )
-from .validation import ArgumentValidator
+from ..validation import ArgumentValidator
 
 log = logging.getLogger("tables_mcp.tools")
 
