@@ -14,7 +14,8 @@ from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from tables_mcp.backends.base import Backend
-from tables_mcp.backends.local import LocalBackend, is_postgres_url, open_local_store
+from tables_mcp.backends.store import is_postgres_url, open_store
+from tables_mcp.backends.store.sqlite import SqliteStore
 from tables_mcp.server import build_server
 from tables_mcp.tools import Catalogue, ToolOptions
 
@@ -111,13 +112,13 @@ def store_location(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
 async def backend(store_location: str | Path) -> AsyncIterator[Backend]:
     """The embedded store, once on SQLite and once on PostgreSQL (`-m "not postgres"` leaves PostgreSQL out)."""
     if isinstance(store_location, Path):
-        store: Backend = LocalBackend(store_location)
+        store: Backend = SqliteStore(store_location)
     elif is_postgres_url(store_location):
-        store = open_local_store(store_location)  # what TABLES_MCP_DB=postgresql://... selects
+        store = open_store(store_location)  # what TABLES_MCP_DB=postgresql://... selects
     else:  # TABLES_MCP_TEST_PG_DSN given as key=value pairs
-        from tables_mcp.backends.postgres import PostgresBackend
+        from tables_mcp.backends.store.postgres import PostgresStore
 
-        store = PostgresBackend(store_location)
+        store = PostgresStore(store_location)
     await store.open()
     yield store
     await store.aclose()

@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 
 from tables_mcp.backends.kintone import KintoneBackend
-from tables_mcp.backends.local import LocalBackend, open_local_store
+from tables_mcp.backends.store import open_store
+from tables_mcp.backends.store.sqlite import SqliteStore
 from tables_mcp.http import RetryPolicy
 from tables_mcp.model import Capabilities
 from tables_mcp.tools import ToolOptions
@@ -206,9 +207,9 @@ def contract_target(request: pytest.FixtureRequest) -> tuple[str, Any]:
 def _open_target(kind: str, where: Any) -> tuple[Any, dict[str, Any]]:
     """The backend, and what its Subject should know about where it lives."""
     if kind == "sqlite":
-        return LocalBackend(where), {"where": where}
+        return SqliteStore(where), {"where": where}
     if kind == "postgres":
-        return open_local_store(where), {"where": where}  # what TABLES_MCP_DB=postgresql://... selects
+        return open_store(where), {"where": where}  # what TABLES_MCP_DB=postgresql://... selects
     state, url = where
     state.reset()
     app = state.add_app("Tasks", KINTONE_TASK_FIELDS)

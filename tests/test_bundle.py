@@ -246,7 +246,7 @@ def test_bundle_contains_what_the_entry_point_needs(bundle: Bundle) -> None:
     # load from server/lib and the standard library with sys.path as the entry point's restart leaves it.
     probe = (
         "import json, sys, sysconfig; sys.path.append(sys.argv[1]); "
-        "import tables_mcp.cli, tables_mcp.backends.postgres, psycopg; assert psycopg.pq.__impl__ == 'binary'; "
+        "import tables_mcp.cli, tables_mcp.backends.store.postgres, psycopg; assert psycopg.pq.__impl__ == 'binary'; "
         "print(json.dumps({'stdlib': [sysconfig.get_path('stdlib'), sysconfig.get_path('platstdlib')], "
         "'sys_path': sys.path, 'modules': {n: [getattr(m, '__file__', None)] for n, m in sys.modules.items()}}))"
     )

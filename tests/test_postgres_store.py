@@ -16,8 +16,9 @@ import psycopg
 import pytest
 
 from tables_mcp.backends.base import Backend
-from tables_mcp.backends.local import LocalBackend, describe_store, open_local_store
-from tables_mcp.backends.postgres import PostgresBackend, pg_error, redact_dsn
+from tables_mcp.backends.store import describe_store, open_store
+from tables_mcp.backends.store.postgres import PostgresStore, pg_error, redact_dsn
+from tables_mcp.backends.store.sqlite import SqliteStore
 from tables_mcp.errors import ErrorCode, TablesError
 from tables_mcp.model import ListQuery
 from tables_mcp.tools import Catalogue, ToolOptions
@@ -158,7 +159,7 @@ async def catalogue_for(backend: Backend) -> Catalogue:
 
 @pytest.fixture
 async def both(db_path: Path, pg_schema_dsn: str) -> AsyncIterator[tuple[Backend, Backend]]:
-    sqlite, postgres = LocalBackend(db_path), open_local_store(pg_schema_dsn)
+    sqlite, postgres = SqliteStore(db_path), open_store(pg_schema_dsn)
     await sqlite.open()
     await postgres.open()
     yield sqlite, postgres
@@ -167,8 +168,8 @@ async def both(db_path: Path, pg_schema_dsn: str) -> AsyncIterator[tuple[Backend
 
 
 @pytest.fixture
-async def store(pg_schema_dsn: str) -> AsyncIterator[PostgresBackend]:
-    backend = PostgresBackend(pg_schema_dsn)
+async def store(pg_schema_dsn: str) -> AsyncIterator[PostgresStore]:
+    backend = PostgresStore(pg_schema_dsn)
     await backend.open()
     yield backend
     await backend.aclose()
@@ -200,7 +201,7 @@ async def test_same_calls_give_the_same_json_on_both_engines(both: tuple[Backend
 
 
 @needs_pg
-async def test_text_sorts_in_byte_order_whatever_the_database_collation(store: PostgresBackend) -> None:
+async def test_text_sorts_in_byte_order_whatever_the_database_collation(store: PostgresStore) -> None:
     catalogue = await catalogue_for(store)
     await catalogue.call("createTable", {"name": "T", "columns": [{"name": "Name", "type": "TEXT"}]})
     names = ["b", "B", "a", "A", "é", "Z", "_", "10", "9"]
@@ -213,7 +214,7 @@ async def test_text_sorts_in_byte_order_whatever_the_database_collation(store: P
 
 
 @needs_pg
-async def test_tables_are_typed_postgresql_tables(store: PostgresBackend, pg_schema_dsn: str) -> None:
+async def test_tables_are_typed_postgresql_tables(store: PostgresStore, pg_schema_dsn: str) -> None:
     catalogue = await catalogue_for(store)
     token = await store.schema_token()
     created = await catalogue.call("createTable", {"name": "Mixed", "columns": MIXED_COLUMNS})
@@ -257,7 +258,7 @@ async def test_tables_are_typed_postgresql_tables(store: PostgresBackend, pg_sch
 
 @needs_pg
 async def test_store_persists_across_servers_and_processes_share_it(pg_schema_dsn: str) -> None:
-    first, second = open_local_store(pg_schema_dsn), open_local_store(pg_schema_dsn)
+    first, second = open_store(pg_schema_dsn), open_store(pg_schema_dsn)
     await first.open()
     await second.open()
     try:
@@ -271,7 +272,7 @@ async def test_store_persists_across_servers_and_processes_share_it(pg_schema_ds
     finally:
         await first.aclose()
         await second.aclose()
-    again = open_local_store(pg_schema_dsn)
+    again = open_store(pg_schema_dsn)
     await again.open()
     try:
         table = (await again.list_tables())[0]
@@ -282,13 +283,13 @@ async def test_store_persists_across_servers_and_processes_share_it(pg_schema_ds
 
 @needs_pg
 async def test_concurrent_opens_and_schema_changes_from_several_servers(pg_schema_dsn: str) -> None:
-    servers = [PostgresBackend(pg_schema_dsn) for _ in range(4)]
+    servers = [PostgresStore(pg_schema_dsn) for _ in range(4)]
     async with anyio.create_task_group() as group:
         for server in servers:
             group.start_soon(server.open)
     outcomes: list[bool] = []
 
-    async def create(server: PostgresBackend, name: str) -> None:
+    async def create(server: PostgresStore, name: str) -> None:
         catalogue = await catalogue_for(server)
         outcome = await catalogue.call("createTable", {"name": name, "columns": [{"name": "x", "type": "TEXT"}]})
         outcomes.append(outcome.is_error)
@@ -308,7 +309,7 @@ async def test_concurrent_opens_and_schema_changes_from_several_servers(pg_schem
 
 @needs_pg
 async def test_serial_has_no_gaps_or_repeats_with_writers_in_several_servers(pg_schema_dsn: str) -> None:
-    servers = [PostgresBackend(pg_schema_dsn, max_size=4) for _ in range(3)]
+    servers = [PostgresStore(pg_schema_dsn, max_size=4) for _ in range(3)]
     for server in servers:
         await server.open()
     try:
@@ -335,7 +336,7 @@ async def test_serial_has_no_gaps_or_repeats_with_writers_in_several_servers(pg_
 
 
 @needs_pg
-async def test_pool_recovers_when_the_server_drops_its_connections(store: PostgresBackend, pg_dsn: str) -> None:
+async def test_pool_recovers_when_the_server_drops_its_connections(store: PostgresStore, pg_dsn: str) -> None:
     catalogue = await catalogue_for(store)
     await catalogue.call("createTable", {"name": "T", "columns": [{"name": "x", "type": "TEXT"}]})
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
@@ -351,7 +352,7 @@ async def test_pool_recovers_when_the_server_drops_its_connections(store: Postgr
 
 
 @needs_pg
-async def test_nul_characters_are_refused_with_a_field_error(store: PostgresBackend) -> None:
+async def test_nul_characters_are_refused_with_a_field_error(store: PostgresStore) -> None:
     catalogue = await catalogue_for(store)
     await catalogue.call("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
     outcome = await catalogue.call(
@@ -394,7 +395,7 @@ def test_no_password_in_any_message() -> None:
         psycopg.OperationalError("auth failed for s3cr@t-pw and s3cr%40t-pw"), ("s3cr@t-pw", "s3cr%40t-pw")
     )
     assert "s3cr" not in error.message
-    backend = PostgresBackend(dsn)
+    backend = PostgresStore(dsn)
     assert "s3cr" not in repr(backend) and "s3cr" not in backend.where
     assert redact_dsn(dsn) == "postgresql://ana:***@db.example:5432/tables?sslmode=require"
     assert redact_dsn("host=h user=u password='a b' dbname=d") == "host=h user=u password=*** dbname=d"
@@ -405,7 +406,7 @@ def test_no_password_in_any_message() -> None:
 
 async def test_unreachable_server_is_unavailable_and_retryable_without_the_password() -> None:
     port = pg.free_port()
-    backend = open_local_store(f"postgresql://ana:Sup3rSecret@127.0.0.1:{port}/nowhere?connect_timeout=2")
+    backend = open_store(f"postgresql://ana:Sup3rSecret@127.0.0.1:{port}/nowhere?connect_timeout=2")
     with pytest.raises(TablesError) as caught:
         await backend.open()
     error = caught.value
@@ -414,10 +415,10 @@ async def test_unreachable_server_is_unavailable_and_retryable_without_the_passw
     assert "postgresql://ana:***@127.0.0.1" in error.message
     for malformed in ("postgresql://u:Sup3rSecret@[::1/x", "postgresql://u:Sup3rSecret@h/x?bogus=1"):
         with pytest.raises(TablesError) as bad:
-            await PostgresBackend(malformed).open()
+            await PostgresStore(malformed).open()
         assert bad.value.code is ErrorCode.INVALID_ARGUMENT and "Sup3rSecret" not in bad.value.to_text()
         assert "Sup3rSecret" not in redact_dsn(malformed)
-    closed = PostgresBackend("postgresql://u:pw@127.0.0.1:1/x")
+    closed = PostgresStore("postgresql://u:pw@127.0.0.1:1/x")
     with pytest.raises(TablesError) as not_open:
         await closed.list_tables()
     assert not_open.value.code is ErrorCode.UNAVAILABLE
@@ -429,13 +430,13 @@ async def test_unknown_role_is_reported_without_the_password(pg_dsn: str) -> Non
     if dsn == pg_dsn:
         pytest.skip("the test DSN has no user part to replace")
     with pytest.raises(TablesError) as caught:
-        await PostgresBackend(dsn).open()
+        await PostgresStore(dsn).open()
     assert caught.value.code is ErrorCode.UNAVAILABLE
     assert "Secret123" not in caught.value.message and "nobody_here" in caught.value.message
 
 
 @needs_pg
-async def test_unique_violation_from_the_database_is_a_conflict(store: PostgresBackend, pg_schema_dsn: str) -> None:
+async def test_unique_violation_from_the_database_is_a_conflict(store: PostgresStore, pg_schema_dsn: str) -> None:
     catalogue = await catalogue_for(store)
     created = await catalogue.call("createTable", {"name": "U", "columns": [{"name": "Code", "type": "TEXT"}]})
     table_id = created.payload["table"]["id"]
@@ -452,19 +453,19 @@ async def test_unique_violation_from_the_database_is_a_conflict(store: PostgresB
 
 
 def test_tables_mcp_db_selects_the_engine(tmp_path: Path) -> None:
-    assert isinstance(open_local_store(tmp_path / "x.db"), LocalBackend)
-    assert isinstance(open_local_store(str(tmp_path / "x.db")), LocalBackend)
-    assert isinstance(open_local_store(":memory:"), LocalBackend)
+    assert isinstance(open_store(tmp_path / "x.db"), SqliteStore)
+    assert isinstance(open_store(str(tmp_path / "x.db")), SqliteStore)
+    assert isinstance(open_store(":memory:"), SqliteStore)
     for url in ("postgresql://u:p@h:5432/db", "postgres://h/db", "POSTGRESQL://h/db"):
-        backend = open_local_store(url)
-        assert isinstance(backend, PostgresBackend) and backend.name == "local"
-        assert backend.capabilities == LocalBackend.capabilities
+        backend = open_store(url)
+        assert isinstance(backend, PostgresStore) and backend.name == "local"
+        assert backend.capabilities == SqliteStore.capabilities
 
 
 def test_a_url_that_went_through_path_still_selects_postgresql_and_is_shown_without_password() -> None:
     mangled = Path("postgresql://ana:pw@db.example:5432/tables")  # Path() folds "//" into "/"
-    backend = open_local_store(mangled)
-    assert isinstance(backend, PostgresBackend)
+    backend = open_store(mangled)
+    assert isinstance(backend, PostgresStore)
     assert backend.where == "postgresql://ana:***@db.example:5432/tables"
     assert describe_store("postgresql://ana:pw@h/db") == "postgresql://ana:***@h/db"
     assert describe_store(Path("/data/tables.db")) == "/data/tables.db"
@@ -472,7 +473,7 @@ def test_a_url_that_went_through_path_still_selects_postgresql_and_is_shown_with
 
 @needs_pg
 async def test_a_role_without_create_uses_an_existing_store_and_gets_permission_denied_for_ddl(
-    store: PostgresBackend, pg_schema_dsn: str
+    store: PostgresStore, pg_schema_dsn: str
 ) -> None:
     catalogue = await catalogue_for(store)
     await catalogue.call("createTable", {"name": "T", "columns": [{"name": "x", "type": "TEXT"}]})
@@ -483,7 +484,7 @@ async def test_a_role_without_create_uses_an_existing_store_and_gets_permission_
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
         conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
-    reader = PostgresBackend(re.sub(r"//[^@/]*@", f"//{role}@", pg_schema_dsn))
+    reader = PostgresStore(re.sub(r"//[^@/]*@", f"//{role}@", pg_schema_dsn))
     try:
         await reader.open()
         listed = await catalogue_for(reader)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tables_mcp.backends.base import Backend
-from tables_mcp.backends.local import open_local_store
+from tables_mcp.backends.store import open_store
 from tables_mcp.model import ListQuery
 from tables_mcp.tools import Catalogue, ToolOptions
 
@@ -100,7 +100,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         else:
             location = str(tmp_path_factory.mktemp("prop") / "p.db")
         portal = cleanup.enter_context(start_blocking_portal("asyncio"))
-        backend = open_local_store(location)
+        backend = open_store(location)
         portal.call(backend.open)
         cleanup.callback(portal.call, backend.aclose)
         catalogue = Catalogue(backend, ToolOptions(mode="per-table"))

@@ -9,7 +9,7 @@ import anyio
 import mcp.types as types
 import pytest
 
-from tables_mcp.backends.local import LocalBackend
+from tables_mcp.backends.store.sqlite import SqliteStore
 from tables_mcp.tools import ToolOptions
 
 from .conftest import TASK_COLUMNS, Agent, open_agent
@@ -77,7 +77,7 @@ async def test_create_table_sends_list_changed_and_registers_per_table_tools(age
     assert tools["listRecords_Tasks"].annotations.readOnlyHint is True
 
 
-async def test_auto_mode_gives_each_table_a_typed_create_and_keeps_the_rest_generic(backend: LocalBackend) -> None:
+async def test_auto_mode_gives_each_table_a_typed_create_and_keeps_the_rest_generic(backend: SqliteStore) -> None:
     async for agent in open_agent(backend):
         await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
         tools = await agent.tools()
@@ -126,7 +126,7 @@ async def test_records_round_trip(tasks: Agent) -> None:
     assert [r["id"] for r in listed["records"]] == ["2"] and listed["nextCursor"] is None
 
 
-async def test_generic_tools_take_table_by_name_or_id(backend: LocalBackend) -> None:
+async def test_generic_tools_take_table_by_name_or_id(backend: SqliteStore) -> None:
     async for agent in open_agent(backend, ToolOptions(mode="generic")):
         table = (await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS}))["table"]
         assert "createRecords_Tasks" not in await agent.tools()
@@ -258,7 +258,7 @@ async def test_tool_names_are_safe_for_any_table_name(agent: Agent) -> None:
     assert record["fields"] == {"名前": "山田"}
 
 
-async def test_tool_mode_auto_switches_to_generic_past_the_limit(backend: LocalBackend) -> None:
+async def test_tool_mode_auto_switches_to_generic_past_the_limit(backend: SqliteStore) -> None:
     async for agent in open_agent(backend, ToolOptions(per_table_limit=2)):
         for name in ["A", "B", "C"]:
             await agent.ok("createTable", {"name": name, "columns": [{"name": "x", "type": "TEXT"}]})
@@ -269,7 +269,7 @@ async def test_tool_mode_auto_switches_to_generic_past_the_limit(backend: LocalB
         await agent.ok("createRecords", {"table": "C", "records": [{"x": "1"}]})
 
 
-async def test_read_only_and_allow_list(backend: LocalBackend) -> None:
+async def test_read_only_and_allow_list(backend: SqliteStore) -> None:
     async for agent in open_agent(backend):
         for name in ["Open", "Secret"]:
             await agent.ok("createTable", {"name": name, "columns": [{"name": "x", "type": "TEXT"}]})
@@ -325,7 +325,7 @@ async def test_record_text_is_presented_as_data(tasks: Agent) -> None:
 
 async def test_store_persists_across_servers(db_path: Path) -> None:
     for _ in range(2):
-        store = LocalBackend(db_path)
+        store = SqliteStore(db_path)
         await store.open()
         async for agent in open_agent(store):
             tables = (await agent.ok("listTables"))["tables"]
@@ -333,7 +333,7 @@ async def test_store_persists_across_servers(db_path: Path) -> None:
                 await agent.ok("createTable", {"name": "Notes", "columns": [{"name": "Text", "type": "LONGTEXT"}]})
             await agent.ok("createRecords_Notes", {"records": [{"Text": "hello"}]})
         await store.aclose()
-    store = LocalBackend(db_path)
+    store = SqliteStore(db_path)
     await store.open()
     async for agent in open_agent(store):
         assert len((await agent.ok("listRecords", {"table": "Notes"}))["records"]) == 2

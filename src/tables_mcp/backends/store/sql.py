@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ..errors import FieldError, TablesError, invalid_argument, not_found
-from ..model import (
+from ...errors import FieldError, TablesError, invalid_argument, not_found
+from ...model import (
     BoolGroup,
     Capabilities,
     Column,
@@ -30,8 +30,8 @@ from ..model import (
     Record,
     Table,
 )
-from .kit.codecs import format_datetime, utc_datetime
-from .kit.cursors import CursorCodec, not_ours, query_scope, store_key
+from ..kit.codecs import format_datetime, utc_datetime
+from ..kit.cursors import CursorCodec, not_ours, query_scope, store_key
 
 JSON_TYPES = frozenset({ColumnType.MULTISELECT, ColumnType.REFERENCE})
 CREATABLE_TYPES = tuple(

@@ -1,13 +1,12 @@
-"""The embedded store: tables kept as real, typed SQL tables, no account, no network.
+"""The embedded store on SQLite (`SqliteStore`): tables kept as real, typed SQL tables in one file,
+no account, no network.
 
-By default the store is one SQLite file (`LocalBackend`). "When one machine is not enough", the very
-same store runs on PostgreSQL (`tables_mcp.backends.postgres.PostgresBackend`): same metadata
-tables, same typed per-table tables, same behaviour and errors. `open_local_store(db)` picks the
-engine from `TABLES_MCP_DB`: a `postgresql://` URL selects PostgreSQL, anything else is a SQLite
-file path (or ":memory:"). SQL text comes from `sql.py`, shared by both engines.
+The same store also runs on PostgreSQL (`postgres.PostgresStore`): same metadata tables, same typed
+per-table tables, same behaviour and errors; `open_store` in this package picks the engine. SQL text
+comes from `sql.py`, shared by both engines.
 
-SQLite: all SQL runs on one connection in a worker thread, one operation at a time, each operation
-in its own transaction; every value is a bound parameter.
+All SQL runs on one connection in a worker thread, one operation at a time, each operation in its
+own transaction; every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -18,13 +17,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from ..errors import ErrorCode, TablesError, invalid_argument, not_found
-from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from ...errors import ErrorCode, TablesError, invalid_argument, not_found
+from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
@@ -46,13 +45,8 @@ from .sql import (
     wanted_references,
 )
 
-if TYPE_CHECKING:
-    from .base import Backend
-
 T = TypeVar("T")
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
-# Shared by both engines: what the embedded store can do.
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS _tm_tables (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT,
@@ -66,47 +60,7 @@ INSERT OR IGNORE INTO _tm_meta VALUES ('schema_version', '0');
 """
 
 
-def is_postgres_url(db: str | Path) -> bool:
-    return _as_url(db) is not None
-
-
-def _as_url(db: str | Path) -> str | None:
-    """`db` as a PostgreSQL URL, or None. A URL that went through Path() lost one slash; it is restored,
-    so that it never becomes a SQLite file named after the connection string (password included)."""
-    text = str(db)
-    if text.lower().startswith(POSTGRES_SCHEMES):
-        return text
-    if isinstance(db, Path) and text.lower().startswith(("postgresql:/", "postgres:/")):
-        scheme, _, rest = text.partition(":/")
-        return f"{scheme}://{rest}"
-    return None
-
-
-def open_local_store(db: str | Path) -> Backend:
-    """The embedded store on the engine `db` names: a `postgresql://` URL, or a SQLite file path / ":memory:".
-
-    This is what TABLES_MCP_DB selects. The backend still has to be opened (`await backend.open()`);
-    psycopg is imported only for PostgreSQL, so that the SQLite path starts as fast as before.
-    """
-    url = _as_url(db)
-    if url is not None:
-        from .postgres import PostgresBackend
-
-        return PostgresBackend(url)
-    return LocalBackend(Path(db).expanduser() if str(db) != ":memory:" else ":memory:")
-
-
-def describe_store(db: str | Path) -> str:
-    """Where the store is, fit to print or log: a file path, or the URL without its password."""
-    url = _as_url(db)
-    if url is None:
-        return str(db)
-    from .postgres import redact_dsn
-
-    return redact_dsn(url)
-
-
-class LocalBackend:
+class SqliteStore:
     """SQLite implementation of the Backend protocol."""
 
     name = "local"

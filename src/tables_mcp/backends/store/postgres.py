@@ -2,7 +2,7 @@
 
 Same metadata tables (`_tm_tables`, `_tm_columns`, `_tm_meta`), same typed per-table tables
 (`t_<id>` with columns `c<n>`, in native types: numeric, boolean, jsonb, date, time, timestamptz,
-and text in byte order), same records, cursors and errors as `LocalBackend`; the SQL comes from
+and text in byte order), same records, cursors and errors as `SqliteStore`; the SQL comes from
 `sql.py` with the PostgreSQL dialect. Several tables-mcp processes may share one database: schema
 changes take a transaction-scoped advisory lock, and SERIAL numbers are taken under a row lock on
 the table's metadata row, so concurrent writers never repeat a number.
@@ -26,8 +26,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..errors import ErrorCode, TablesError, invalid_argument, not_found
-from ..model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from ...errors import ErrorCode, TablesError, invalid_argument, not_found
+from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
@@ -79,7 +79,7 @@ RETRY_AFTER = 1.0
 RETRYABLE_STATES = ("08", "53", "57", "40001", "40P01", "55P03")
 
 
-class PostgresBackend:
+class PostgresStore:
     """PostgreSQL implementation of the Backend protocol: the embedded store in a PostgreSQL database.
 
     `dsn` is a libpq connection string (`postgresql://user:pw@host:port/db` or `key=value` pairs).
@@ -101,7 +101,7 @@ class PostgresBackend:
         self._sql_names: dict[str, dict[str, str]] = {}
 
     def __repr__(self) -> str:
-        return f"PostgresBackend({self.where!r})"
+        return f"PostgresStore({self.where!r})"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -498,4 +498,4 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query))
 
 
-__all__ = ["PostgresBackend", "pg_error", "redact_dsn"]
+__all__ = ["PostgresStore", "pg_error", "redact_dsn"]
