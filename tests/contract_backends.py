@@ -1,45 +1,53 @@
-"""Fixtures of the backend contract suite: the same "Tasks" table on every backend, behind a real MCP session.
+"""Fixtures of the backend contract suite: the same "Tasks" table on every registered backend, in an MCP session.
 
-`subject` is parametrised over the embedded store on SQLite, the embedded store on PostgreSQL
-(marked `postgres`; the throw-away server and schema come from tests/pg.py) and the Kintone
-adapter talking to the fake Kintone over loopback HTTP. Each yields a `Subject`: an `Agent` (a real
-in-memory MCP ClientSession, auto tool mode, as a user gets by default) over a backend that holds
-an equivalent "Tasks" table, created with `createTable` where the backend can create tables and
-seeded as a Kintone app in the fake otherwise.
+`subject` is parametrised over the registry (`tables_mcp.backends.registry.BACKENDS`): "local" runs as
+the embedded store on SQLite and on PostgreSQL (marked `postgres`; the throw-away server and schema come
+from tests/pg.py), and every other registered platform runs against its fake through the target in
+tests/contract_<name>.py (a `<name>_target` module fixture yielding a `Target`). Each yields a `Subject`:
+an `Agent` (a real in-memory MCP ClientSession, auto tool mode, as a user gets by default) over a backend
+that holds an equivalent "Tasks" table, created with `createTable` on the store and set up in the fake
+by the target otherwise.
 
-The backend is wrapped in `RecordingBackend`, which records every Backend method the tools call,
-so that a test can say "this was answered before any backend call" on every backend alike; on
-Kintone `network_writes()` also reads the fake's request log (no POST/PUT/DELETE of records).
-`Subject.with_second_table` gives an agent that sees a second table beside Tasks: created with
-`createTable` on the store, a second app of the fake (and a backend exposing both) on Kintone.
-`Subject.break_the_next_create` is each platform's fault switch: the fake's, or a trigger in the
-store's own database that refuses a row part-way through a create.
+A target holds the contract's columns that its platform can hold (`columns`, with the canonical type the
+adapter gives each), and may declare where its platform legitimately differs, as plain attributes (the
+defaults are the contract's full expectations; see `Subject`'s properties):
+- `required_columns` (default {"Title"}): the platform has no required flag when empty;
+- `ids_follow_input_order` (default True): False where concurrent inserts get ids out of input order,
+  so the default (id) order is not the creation order;
+- `case_insensitive_text` (default False): True where eq/ne/in on text ignore case (a collation);
+- `refuses_nested_filters` (default False): True where and/or trees the platform cannot express are
+  refused (invalid_argument on the filter) before any request;
+- `timestamps_known` (default True): False where created_at is null;
+- `create_fault_status` (default 500): the status `fail_next_write` needs for a create to fail part-way.
+
+The backend is wrapped in `RecordingBackend`, which records every Backend method the tools call, so
+that a test can say "this was answered before any backend call" on every backend alike; the target
+reports the record writes and requests its fake received.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
-from tables_mcp.backends.kintone import KintoneBackend
+from tables_mcp.backends.registry import BACKENDS
 from tables_mcp.backends.store import open_store
-from tables_mcp.backends.store.sqlite import SqliteStore
-from tables_mcp.http import RetryPolicy
 from tables_mcp.model import Capabilities
 from tables_mcp.tools import ToolOptions
 
 from .conftest import Agent, open_agent
-from .fakes.kintone import FakeKintone, LoggedRequest
 
-# The columns the user defines, in order: on the embedded store through createTable ...
+# The columns the user defines, in order, through createTable on the embedded store; a platform's target
+# holds those of them its platform can hold.
 TASK_COLUMNS: list[dict[str, Any]] = [
     {"name": "Title", "type": "TEXT", "required": True},
     {"name": "Status", "type": "SELECT", "options": ["Todo", "Doing", "Done"]},
@@ -51,25 +59,35 @@ TASK_COLUMNS: list[dict[str, Any]] = [
     {"name": "Started", "type": "DATETIME"},
     {"name": "At", "type": "TIME"},
 ]
-# ... and on Kintone as the equivalent form fields of an app (the fake adds Kintone's system fields).
-KINTONE_TASK_FIELDS: dict[str, dict[str, Any]] = {
-    "Title": {"type": "SINGLE_LINE_TEXT", "required": True},
-    "Status": {"type": "DROP_DOWN", "options": ["Todo", "Doing", "Done"]},
-    "Estimate": {"type": "NUMBER"},
-    "Due": {"type": "DATE"},
-    "Tags": {"type": "CHECK_BOX", "options": ["bug", "feature", "docs"]},
-    "Notes": {"type": "MULTI_LINE_TEXT"},
-    "Owner": {"type": "LINK", "protocol": "MAIL"},
-    "Started": {"type": "DATETIME"},
-    "At": {"type": "TIME"},
-    # Kintone's process-management field is called "Status" by default; the fake would silently replace
-    # the user's "Status" drop-down with it, so it gets another code here (it is disabled: not a column).
-    "Process_status": {"type": "STATUS"},
-}
 COLUMN_NAMES = [col["name"] for col in TASK_COLUMNS]
-FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+STORE_COLUMNS = {col["name"]: col["type"] for col in TASK_COLUMNS}
 FAULT_AFTER_ROWS = 100  # the embedded store's injected fault refuses the row after this many
 WRITE_METHODS = frozenset({"create_records", "patch_record", "delete_records", "create_table", "add_columns"})
+# Every registered platform, each with its target; "local" is the embedded store, run on SQLite and PostgreSQL.
+PLATFORMS = [name for name in BACKENDS if name != "local"]
+
+
+class Target(Protocol):
+    """A platform's fake holding the contract's Tasks table (tests/contract_<name>.py)."""
+
+    backend_name: str
+    columns: dict[str, str]
+
+    def fresh(self) -> None: ...
+    def backend(self, extra_tables: Sequence[str] = ()) -> Any: ...
+    def clear_log(self) -> None: ...
+    def network_requests(self) -> int: ...
+    def network_writes(self) -> list[str]: ...
+    def fail_next_write(self, status: int) -> None: ...
+
+
+def target_fixtures() -> dict[str, Callable[..., Any]]:
+    """The `<name>_target` fixture of every registered platform, for the contract module to expose."""
+    fixtures = {}
+    for name in PLATFORMS:
+        module = importlib.import_module(f"{__package__}.contract_{name}")
+        fixtures[f"{name}_target"] = getattr(module, f"{name}_target")
+    return fixtures
 
 
 class RecordingBackend:
@@ -91,29 +109,64 @@ class RecordingBackend:
         return recorded
 
 
-def is_network_write(request: LoggedRequest) -> bool:
-    """A request to the fake Kintone that writes records (a GET sent as POST + method override is a read)."""
-    if request.method not in ("POST", "PUT", "DELETE"):
-        return False
-    if request.headers.get("x-http-method-override", "").upper() == "GET":
-        return False
-    return request.path.endswith(("/record.json", "/records.json"))
-
-
 @dataclass
 class Subject:
     """One backend under contract: the agent a user would have, and what the tests may observe."""
 
     agent: Agent
     backend: RecordingBackend
-    fake: FakeKintone | None  # the fake platform behind the backend, if any
-    where: Any = None  # the SQLite path, the PostgreSQL DSN, or the fake's URL
-    kintone_app: tuple[int, str] | None = None  # the Tasks app and its token, on Kintone
+    target: Target | None  # the platform's fake, or None for the embedded store
+    where: Any = None  # the SQLite path or the PostgreSQL DSN of the embedded store
 
     @property
     def capabilities(self) -> Capabilities:
         caps: Capabilities = self.backend.inner.capabilities
         return caps
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """The Tasks columns this backend holds, with their canonical types."""
+        return STORE_COLUMNS if self.target is None else self.target.columns
+
+    def _declared(self, name: str, default: Any) -> Any:
+        return default if self.target is None else getattr(self.target, name, default)
+
+    @property
+    def required_columns(self) -> frozenset[str]:
+        found: frozenset[str] = self._declared("required_columns", frozenset({"Title"}))
+        return found
+
+    @property
+    def ids_follow_input_order(self) -> bool:
+        return bool(self._declared("ids_follow_input_order", True))
+
+    @property
+    def case_insensitive_text(self) -> bool:
+        return bool(self._declared("case_insensitive_text", False))
+
+    @property
+    def refuses_nested_filters(self) -> bool:
+        return bool(self._declared("refuses_nested_filters", False))
+
+    @property
+    def timestamps_known(self) -> bool:
+        return bool(self._declared("timestamps_known", True))
+
+    def has(self, *names: str) -> bool:
+        return all(name in self.columns for name in names)
+
+    def has_type(self, name: str, kind: str) -> bool:
+        return self.columns.get(name) == kind
+
+    def need(self, *names: str) -> None:
+        """Skip the test where the platform cannot hold a column it needs."""
+        missing = [name for name in names if name not in self.columns]
+        if missing:
+            pytest.skip(f"{self.name} cannot hold the column(s) {', '.join(missing)} (no such field type)")
+
+    @property
+    def name(self) -> str:
+        return "the embedded store" if self.target is None else self.target.backend_name
 
     def open_agent(self, options: ToolOptions) -> AbstractAsyncContextManager[Agent]:
         """Another MCP session over the same backend (another tool mode, read-only ...)."""
@@ -121,8 +174,8 @@ class Subject:
 
     def forget_calls(self) -> None:
         self.backend.calls.clear()
-        if self.fake is not None:
-            self.fake.clear_log()
+        if self.target is not None:
+            self.target.clear_log()
 
     def backend_writes(self) -> list[str]:
         """Backend write methods called since `forget_calls`."""
@@ -130,18 +183,16 @@ class Subject:
 
     def network_writes(self) -> list[str]:
         """Record writes the platform received since `forget_calls` (none for a store without a network)."""
-        if self.fake is None:
-            return []
-        return [f"{r.method} {r.path}" for r in list(self.fake.requests) if is_network_write(r)]
+        return [] if self.target is None else self.target.network_writes()
 
     def network_requests(self) -> int:
-        return 0 if self.fake is None else len(self.fake.requests)
+        return 0 if self.target is None else self.target.network_requests()
 
     async def break_the_next_create(self) -> None:
-        """Make the next create fail part-way: on Kintone its first write request answers 500 (the others
-        are served); on the embedded store the database refuses the Tasks row after the 100th."""
-        if self.fake is not None:
-            self.fake.fail_next(1, 500)  # POSTs are never retried
+        """Make the next create fail part-way: on a platform its next write request fails (with the status
+        its target names); on the embedded store the database refuses the Tasks row after the 100th."""
+        if self.target is not None:
+            self.target.fail_next_write(getattr(self.target, "create_fault_status", 500))
             return
         [tasks] = [t["id"] for t in (await self.agent.ok("listTables"))["tables"] if t["name"] == "Tasks"]
         if isinstance(self.where, Path):
@@ -174,15 +225,8 @@ class Subject:
             await self.agent.ok("createTable", {"name": name, "columns": TASK_COLUMNS})
             yield self.agent
             return
-        assert self.fake is not None and self.kintone_app is not None
-        tasks, token = self.kintone_app
-        other = self.fake.add_app(name, KINTONE_TASK_FIELDS)
-        backend = KintoneBackend(
-            self.where,
-            api_tokens=[token, self.fake.add_token(other)],
-            app_ids=[str(tasks), str(other)],
-            retry=FAST_RETRY,
-        )
+        assert self.target is not None
+        backend = self.target.backend(extra_tables=[name])
         await backend.open()
         try:
             async for agent in open_agent(backend, ToolOptions()):
@@ -191,7 +235,9 @@ class Subject:
             await backend.aclose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "kintone"])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), *PLATFORMS],
+)
 def contract_target(request: pytest.FixtureRequest) -> tuple[str, Any]:
     """Where the Tasks table of a contract test lives (sync, so that PostgreSQL may start here)."""
     if request.param == "sqlite":
@@ -200,35 +246,29 @@ def contract_target(request: pytest.FixtureRequest) -> tuple[str, Any]:
     if request.param == "postgres":
         dsn: str = request.getfixturevalue("pg_schema_dsn")
         return "postgres", dsn
-    served: tuple[FakeKintone, str] = request.getfixturevalue("fake_kintone")
-    return "kintone", served
+    target: Target = request.getfixturevalue(f"{request.param}_target")
+    return request.param, target
 
 
-def _open_target(kind: str, where: Any) -> tuple[Any, dict[str, Any]]:
-    """The backend, and what its Subject should know about where it lives."""
-    if kind == "sqlite":
-        return SqliteStore(where), {"where": where}
-    if kind == "postgres":
-        return open_store(where), {"where": where}  # what TABLES_MCP_DB=postgresql://... selects
-    state, url = where
-    state.reset()
-    app = state.add_app("Tasks", KINTONE_TASK_FIELDS)
-    token = state.add_token(app)
-    backend = KintoneBackend(url, api_tokens=[token], app_ids=[str(app)], retry=FAST_RETRY)
-    return backend, {"fake": state, "where": url, "kintone_app": (app, token)}
+def _open_target(kind: str, where: Any) -> tuple[Any, Target | None, Any]:
+    """The backend (not opened), its platform's target if any, and the store's location if not."""
+    if kind in ("sqlite", "postgres"):
+        return open_store(where), None, where  # what TABLES_MCP_DB selects: a file path or a postgresql:// URL
+    where.fresh()
+    return where.backend(), where, None
 
 
 @pytest.fixture
 async def subject(contract_target: tuple[str, Any]) -> AsyncIterator[Subject]:
     kind, where = contract_target
-    inner, place = _open_target(kind, where)
+    inner, target, place = _open_target(kind, where)
     await inner.open()
     spy = RecordingBackend(inner)
     try:
         async for agent in open_agent(spy, ToolOptions()):  # type: ignore[arg-type]
             if inner.capabilities.create_table:
                 await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
-            found = Subject(agent, spy, place.pop("fake", None), **place)
+            found = Subject(agent, spy, target, place)
             found.forget_calls()
             yield found
     finally:

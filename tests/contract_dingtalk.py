@@ -79,6 +79,11 @@ class DingTalkTarget:
     """One DingTalk base in the fake, holding the contract's Tasks sheet."""
 
     backend_name = "dingtalk"
+    # DingTalk fields have no required flag; an and/or tree it cannot express is refused before any request
+    # (issue 11); a 5xx on an insert is repeated with its clientToken and succeeds, so a create fails on a 400.
+    required_columns: frozenset[str] = frozenset()
+    refuses_nested_filters = True
+    create_fault_status = 400
     columns: dict[str, str] = {
         "Title": "TEXT",
         "Status": "SELECT",

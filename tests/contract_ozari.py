@@ -55,6 +55,12 @@ def is_record_write(request: LoggedRequest) -> bool:
 
 class OzariTarget:
     backend_name = "ozari"
+    # Ozari has no required flag; concurrent inserts get fids out of input order and the default order is fid
+    # order; MySQL's _ci collation compares text case-insensitively; Ozari gives no creation time.
+    required_columns: frozenset[str] = frozenset()
+    ids_follow_input_order = False
+    case_insensitive_text = True
+    timestamps_known = False
     columns: dict[str, str] = dict(COLUMN_TYPES)
 
     def __init__(self, state: FakeOzari, base_url: str) -> None:

@@ -1,16 +1,18 @@
-"""One backend contract suite: the same tests against every backend, through a real MCP session.
+"""One backend contract suite: the same tests against every registered backend, through a real MCP session.
 
-Each test runs against the embedded store on SQLite, the embedded store on PostgreSQL, and the
-Kintone adapter over loopback HTTP against the fake Kintone (see tests/contract_backends.py), each
-holding an equivalent "Tasks" table. The tests call the tools as an agent would (generic tools
-with the table's name, per-table tools) and assert what the agent sees: tool catalogue, table
-descriptions, records, filters, sorts, projections, paging, and errors.
+Each test runs against the embedded store on SQLite and on PostgreSQL and against every other backend
+of the registry over loopback HTTP against its fake (see tests/contract_backends.py), each holding an
+equivalent "Tasks" table. The tests call the tools as an agent would (generic tools with the table's
+name, per-table tools) and assert what the agent sees: tool catalogue, table descriptions, records,
+filters, sorts, projections, paging, and errors.
 
-Where backends legitimately differ, the tests branch on the backend's declared `capabilities`
-(never on its name): the embedded store can create tables; Kintone creates are not atomic. Kintone's
-`contains` is a word search where the store's is a substring match; rather than branch, the
-contract asserts what holds for both: a whole word always matches, case-insensitively, and nothing
-is returned that does not contain the text.
+Where backends legitimately differ, the tests branch on the backend's declared `capabilities` and on
+what its target declares (never on its name): the columns it can hold (a check on a column the platform
+cannot hold is left out, a test that is about such a column is skipped naming the limit), whether Title
+is required, whether ids follow the input order, case-insensitive text, refused nested filters, unknown
+created_at. Kintone's `contains` is a word search where the store's is a substring match; rather than
+branch, the contract asserts what holds for both: a whole word always matches, case-insensitively, and
+nothing is returned that does not contain the text.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from typing import Any
 
 import pytest
 
-from tables_mcp.model import ALL_OPERATORS
+from tables_mcp.model import ALL_OPERATORS, ColumnType
 from tables_mcp.tools import ToolOptions
 
-from .contract_backends import COLUMN_NAMES, Subject
+from .contract_backends import COLUMN_NAMES, Subject, target_fixtures
 from .contract_backends import contract_target as contract_target
 from .contract_backends import subject as subject
+
+# Every registered platform's `<name>_target` fixture, visible to pytest from this module.
+globals().update(target_fixtures())
 
 pytestmark = pytest.mark.anyio
 
@@ -101,12 +106,14 @@ def cond(field: str, op: str, value: Any = None) -> dict[str, Any]:
     return out
 
 
+CASE_SENSITIVE_EQ = cond("Title", "eq", "write docs")
+CASE_FOLDED_EQ_SELECTS = {1}  # what it selects where text comparisons ignore case (a collation)
 # (filter, indexes of SEED it selects)
 FILTER_CASES: list[tuple[dict[str, Any], set[int]]] = [
     (cond("Status", "eq", "Done"), {2, 5}),
     (cond("Status", "ne", "Done"), {0, 1, 3, 4}),  # an empty value is "not Done"
     (cond("Title", "eq", "Write docs"), {1}),
-    (cond("Title", "eq", "write docs"), set()),  # eq on text is exact
+    (CASE_SENSITIVE_EQ, set()),  # eq on text is exact (where the platform's text is case-sensitive)
     (cond("Title", "ne", "Write docs"), {0, 2, 3, 4, 5}),
     (cond("Estimate", "eq", 0), {5}),
     (cond("Estimate", "lt", 3), {3, 5}),
@@ -198,10 +205,97 @@ def problems(error: dict[str, Any]) -> dict[tuple[int | None, str], dict[str, An
     return {(fe.get("record"), fe["field"]): fe for fe in error.get("fieldErrors", [])}
 
 
+def held(subject: Subject, row: dict[str, Any]) -> dict[str, Any]:
+    """The values of `row` in the columns this backend holds."""
+    return {name: value for name, value in row.items() if name in subject.columns}
+
+
+def seed_rows(subject: Subject) -> list[dict[str, Any]]:
+    """SEED as this backend can hold it: the same six records, without the columns it lacks."""
+    return [held(subject, row) for row in SEED]
+
+
 async def seed(subject: Subject) -> list[dict[str, Any]]:
-    created = (await subject.agent.ok("createRecords_Tasks", {"records": SEED}))["records"]
+    created = (await subject.agent.ok("createRecords_Tasks", {"records": seed_rows(subject)}))["records"]
     assert len(created) == len(SEED)
     return created
+
+
+def filter_columns(where: dict[str, Any]) -> set[str]:
+    """Every column a filter tree names."""
+    if "field" in where:
+        return {where["field"]}
+    return {name for item in where.get("and", where.get("or", [])) for name in filter_columns(item)}
+
+
+def needs_nesting(where: dict[str, Any]) -> bool:
+    """An and-group holding an or-group (or the reverse), once one-item groups are unwrapped."""
+
+    def flat(node: dict[str, Any]) -> dict[str, Any]:
+        for kind in ("and", "or"):
+            if kind in node:
+                items = [flat(item) for item in node[kind]]
+                return items[0] if len(items) == 1 else {kind: items}
+        return node
+
+    def mixed(node: dict[str, Any], parent: str | None) -> bool:
+        for kind in ("and", "or"):
+            if kind in node:
+                return (parent not in (None, kind)) or any(mixed(item, kind) for item in node[kind])
+        return False
+
+    return mixed(flat(where), None)
+
+
+def same_ids(subject: Subject, got: list[str], expected: list[str]) -> None:
+    """The ids listed in the default order: the creation order where ids follow the input order, else the
+    same ids, each once (the default order is then the platform's id order, not the input order)."""
+    if subject.ids_follow_input_order:
+        assert got == expected, "default order is creation order"
+    else:
+        assert sorted(got) == sorted(expected) and len(set(got)) == len(got)
+
+
+def in_default_order(subject: Subject, got: list[str], expected: list[str]) -> bool:
+    """`got` (unsorted listing) is `expected` in creation order, or, where ids do not follow the input
+    order, the same values in the platform's id order."""
+    return got == expected if subject.ids_follow_input_order else sorted(got) == sorted(expected)
+
+
+def writable_names(subject: Subject) -> list[str]:
+    return [name for name in COLUMN_NAMES if name in subject.columns]
+
+
+TEXT_SCHEMA: dict[str, Any] = {"type": "string"}
+
+
+def create_schema(subject: Subject) -> dict[str, Any]:
+    """CREATE_SCHEMA for the columns this backend holds; a column the platform keeps as plain text (no
+    options, no email type) takes any string, and "required" follows the platform's required flag."""
+    properties = {}
+    for name, kind in subject.columns.items():
+        if name in subject.required_columns:
+            properties[name] = {"type": "string", "minLength": 1}
+        elif kind == EXPECTED_COLUMNS[name][0] and name != "Title":
+            properties[name] = CREATE_SCHEMA["properties"][name]
+        else:
+            assert kind in ("TEXT", "LONGTEXT"), (name, kind)
+            properties[name] = TEXT_SCHEMA
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    required = [name for name in subject.columns if name in subject.required_columns]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
+
+
+def without_descriptions(schema: dict[str, Any]) -> dict[str, Any]:
+    """A row schema with the platform's column descriptions (labels) left out of each property."""
+    properties = {
+        name: {key: value for key, value in prop.items() if key != "description"}
+        for name, prop in schema["properties"].items()
+    }
+    return {**schema, "properties": properties}
 
 
 async def list_all(subject: Subject, **arguments: Any) -> list[dict[str, Any]]:
@@ -234,26 +328,22 @@ async def test_tool_catalogue_follows_the_capabilities(subject: Subject) -> None
     tools = await subject.agent.tools()
     caps = subject.capabilities
     # The generic tools are always there; auto mode adds the typed createRecords_<table> on top.
-    common = {
-        "listTables",
-        "describeTable",
-        "getRecord",
-        "deleteRecords",
-        "listRecords",
-        "patchRecord",
-        "createRecords",
-    }
+    common = {"listTables", "describeTable", "getRecord", "listRecords", "createRecords"}
+    common |= {"deleteRecords"} if caps.delete else set()
+    common |= {"patchRecord"} if caps.patch else set()
     table_tools = {"createTable", "addColumns"} if caps.create_table else set()
     assert set(tools) == common | {"createRecords_Tasks"} | table_tools
     for name in ("listTables", "describeTable", "getRecord", "listRecords"):
         assert tools[name].annotations.readOnlyHint is True, name
-    assert tools["deleteRecords"].annotations.destructiveHint is True
-    assert tools["patchRecord"].annotations.idempotentHint is True
+    if caps.delete:
+        assert tools["deleteRecords"].annotations.destructiveHint is True
+    if caps.patch:
+        assert tools["patchRecord"].annotations.idempotentHint is True
     assert not tools["createRecords_Tasks"].annotations.readOnlyHint
     create = tools["createRecords_Tasks"]
     assert "'Tasks'" in (create.description or "")
     assert ("All-or-nothing" in (create.description or "")) is caps.atomic_create
-    assert create.inputSchema["properties"]["records"]["items"] == CREATE_SCHEMA
+    assert without_descriptions(create.inputSchema["properties"]["records"]["items"]) == create_schema(subject)
     assert create.inputSchema["properties"]["records"]["maxItems"] == caps.max_create_batch
 
 
@@ -263,29 +353,33 @@ async def test_list_and_describe_tables(subject: Subject) -> None:
     [table] = tables
     assert set(table) == {"id", "name", "description", "columnCount"}
     assert isinstance(table["id"], str) and table["id"]
-    assert table["columnCount"] >= len(EXPECTED_COLUMNS)
+    assert table["columnCount"] >= len(subject.columns)
 
     for ref in ("Tasks", table["id"], "tasks"):  # by name, by id, by name in another case
         described = await subject.agent.ok("describeTable", {"table": ref})
         assert described["table"]["id"] == table["id"] and described["table"]["name"] == "Tasks"
-    assert described["createSchema"] == CREATE_SCHEMA
-    patch = described["patchSchema"]
+    assert without_descriptions(described["createSchema"]) == create_schema(subject)
+    patch = without_descriptions(described["patchSchema"])
     assert patch["minProperties"] == 1 and patch["additionalProperties"] is False
-    assert set(patch["properties"]) == set(EXPECTED_COLUMNS)
-    assert patch["properties"]["Status"] == {"enum": ["Todo", "Doing", "Done", None]}
-    assert patch["properties"]["Title"] == {"type": "string", "minLength": 1}  # a required column cannot be cleared
+    assert set(patch["properties"]) == set(subject.columns)
+    if subject.has_type("Status", "SELECT"):
+        assert patch["properties"]["Status"] == {"enum": ["Todo", "Doing", "Done", None]}
+    if "Title" in subject.required_columns:  # a required column cannot be cleared
+        assert patch["properties"]["Title"] == {"type": "string", "minLength": 1}
+    else:
+        assert patch["properties"]["Title"] == {"type": ["string", "null"]}
 
     columns = {col["name"]: col for col in described["table"]["columns"]}
     assert len(columns) == table["columnCount"]
-    for name, (kind, required) in EXPECTED_COLUMNS.items():
+    for name, kind in subject.columns.items():
         col = columns[name]
-        assert (col["type"], col["required"], col["readOnly"]) == (kind, required, False), col
+        assert (col["type"], col["required"], col["readOnly"]) == (kind, name in subject.required_columns, False)
         assert isinstance(col["nativeType"], str) and col["nativeType"]
-        assert col.get("options") == OPTIONS.get(name), col
+        assert col.get("options") == (OPTIONS.get(name) if kind in ("SELECT", "MULTISELECT") else None), col
         assert isinstance(col["sortable"], bool) and col["operators"], col
         assert set(col["operators"]) <= set(ALL_OPERATORS)
     for name, col in columns.items():  # whatever else a platform adds is read-only and never required
-        if name not in EXPECTED_COLUMNS:
+        if name not in subject.columns:
             assert col["readOnly"] and not col["required"], col
     assert ("notes" in described) is bool(subject.capabilities.notes)
 
@@ -296,47 +390,62 @@ async def test_list_and_describe_tables(subject: Subject) -> None:
 async def test_create_get_patch_round_trip(subject: Subject) -> None:
     agent = subject.agent
     created = await seed(subject)
-    for row, record in zip(SEED, created, strict=True):
+    for row, record in zip(seed_rows(subject), created, strict=True):
         assert set(record) == {"id", "fields", "created_at", "updated_at"}
         assert isinstance(record["id"], str) and record["id"]
         assert ours(record) == row, "values come back as sent; empty columns are left out"
-        assert record["created_at"].endswith("Z") and record["updated_at"] >= record["created_at"]
+        if subject.timestamps_known:
+            assert record["created_at"].endswith("Z") and record["updated_at"] >= record["created_at"]
+        else:
+            assert record["created_at"] is None and isinstance(record["updated_at"], str)
     assert len({record["id"] for record in created}) == len(SEED)
     assert isinstance(ours(created[3])["Estimate"], float) and isinstance(ours(created[0])["Estimate"], int)
 
     first = created[0]
     assert (await agent.ok("getRecord", {"table": "Tasks", "recordId": first["id"]}))["record"] == first
 
-    patched = (
-        await agent.ok(
-            "patchRecord",
-            {"table": "Tasks", "recordId": first["id"], "fields": {"Status": "Done", "Due": None, "Estimate": 4.25}},
-        )
-    )["record"]
-    expected = {**SEED[0], "Status": "Done", "Estimate": 4.25}
-    del expected["Due"]
+    change = held(subject, {"Status": "Done", "Due": None, "Estimate": 4.25})
+    patched = (await agent.ok("patchRecord", {"table": "Tasks", "recordId": first["id"], "fields": change}))["record"]
+    expected = {**seed_rows(subject)[0], "Status": "Done", "Estimate": 4.25}
+    expected.pop("Due", None)
     assert patched["id"] == first["id"] and ours(patched) == expected
     assert patched["created_at"] == first["created_at"] and patched["updated_at"] >= first["updated_at"]
     again = (await agent.ok("getRecord", {"table": "Tasks", "recordId": first["id"]}))["record"]
     assert again == patched
     # Only the columns sent changed: every other record is as it was.
     listed = await list_all(subject)
-    assert [r["id"] for r in listed] == [r["id"] for r in created], "default order is creation order"
-    assert [ours(r) for r in listed[1:]] == [ours(r) for r in created[1:]]
-    # getRecord takes the id as a string or an integer.
-    by_int = await agent.ok("getRecord", {"table": "Tasks", "recordId": int(created[1]["id"])})
-    assert by_int["record"]["id"] == created[1]["id"]
+    same_ids(subject, [r["id"] for r in listed], [r["id"] for r in created])
+    by_id = {r["id"]: ours(r) for r in listed}
+    assert [by_id[r["id"]] for r in created[1:]] == [ours(r) for r in created[1:]]
+    # getRecord takes an integer id as a string or an integer (where the platform's ids are integers).
+    if created[1]["id"].isdigit():
+        by_int = await agent.ok("getRecord", {"table": "Tasks", "recordId": int(created[1]["id"])})
+        assert by_int["record"]["id"] == created[1]["id"]
 
 
 async def test_filters_select_the_same_records_on_every_backend(subject: Subject) -> None:
     await seed(subject)
     mismatches = []
+    tried = 0
     for where, indexes in FILTER_CASES:
+        if not filter_columns(where) <= set(subject.columns):
+            continue  # a column the platform cannot hold
+        tried += 1
+        if subject.case_insensitive_text and where == CASE_SENSITIVE_EQ:
+            indexes = CASE_FOLDED_EQ_SELECTS
+        if subject.refuses_nested_filters and needs_nesting(where):
+            subject.forget_calls()
+            error = await subject.agent.error("listRecords", {"table": "Tasks", "filter": where})
+            check_error(error, "invalid_argument")
+            assert any(fe["field"].startswith("filter") for fe in error["fieldErrors"]), error
+            assert subject.network_requests() == 0, "a filter the platform cannot express is refused before any call"
+            continue
         got = await seeded_titles(subject, filter=where)
         expected = [SEED[i]["Title"] for i in sorted(indexes)]
-        if got != expected:
+        if not in_default_order(subject, got, expected):
             mismatches.append(f"{where}: got {got}, expected {expected}")
     assert not mismatches, "\n".join(mismatches)
+    assert tried >= len(FILTER_CASES) // 2, "most filter cases use columns every platform holds"
 
 
 async def test_contains_matches_whole_words_and_never_more_than_substrings(subject: Subject) -> None:
@@ -352,7 +461,7 @@ async def test_each_listed_operator_works_and_others_are_refused_before_any_call
     await seed(subject)
     described = await subject.agent.ok("describeTable", {"table": "Tasks"})
     columns = {col["name"]: col for col in described["table"]["columns"]}
-    for name, sample in SAMPLE_VALUES.items():
+    for name, sample in held(subject, SAMPLE_VALUES).items():
         listed = columns[name]["operators"]
         for op in ALL_OPERATORS:
             value = None if op in ("isEmpty", "isNotEmpty") else [sample] if op == "in" else sample
@@ -383,12 +492,13 @@ async def test_sorts_order_values_with_empty_values_first_ascending(subject: Sub
         ([{"field": "Due", "direction": "desc"}, {"field": "Title", "direction": "desc"}], by(1, 0, 5, 2, 4, 3)),
     ]
     for sort, expected in sort_cases:
-        assert await seeded_titles(subject, sort=sort) == expected, sort
+        if {key["field"] for key in sort} <= set(subject.columns):
+            assert await seeded_titles(subject, sort=sort) == expected, sort
     filtered = await seeded_titles(subject, sort=[{"field": "Estimate"}], filter=cond("Status", "eq", "Done"))
     assert filtered == by(5, 2)
     described = await subject.agent.ok("describeTable", {"table": "Tasks"})
     unsortable = [col["name"] for col in described["table"]["columns"] if not col["sortable"]]
-    assert "Tags" in unsortable
+    assert "Tags" in unsortable or not subject.has("Tags")
     subject.forget_calls()
     for name in unsortable:
         error = await subject.agent.error("listRecords", {"table": "Tasks", "sort": [{"field": name}]})
@@ -400,10 +510,14 @@ async def test_sorts_order_values_with_empty_values_first_ascending(subject: Sub
 async def test_fields_projection_returns_only_the_named_columns(subject: Subject) -> None:
     created = await seed(subject)
     listed = await list_all(subject, fields=["Title", "Estimate"])
-    assert [r["id"] for r in listed] == [r["id"] for r in created]
-    for record, row in zip(listed, SEED, strict=True):
+    same_ids(subject, [r["id"] for r in listed], [r["id"] for r in created])
+    by_id = {r["id"]: r for r in listed}
+    for made, row in zip(created, SEED, strict=True):
+        record = by_id[made["id"]]
         assert set(record) == {"id", "fields", "created_at", "updated_at"}
         assert record["fields"] == {k: v for k, v in row.items() if k in ("Title", "Estimate")}
+    if not subject.has("Tags"):
+        return  # the projection of a list column, on a platform that has none
     sorted_projection = await list_all(subject, fields=["Tags"], sort=[{"field": "Estimate", "direction": "desc"}])
     assert all(set(r["fields"]) <= {"Tags"} for r in sorted_projection)
     assert [r["fields"].get("Tags") for r in sorted_projection] == [
@@ -444,7 +558,7 @@ async def test_paging_visits_every_record_exactly_once(subject: Subject) -> None
 
     plain = await pages(50)
     assert [len(page) for page in plain] == [50, 50, 30]
-    assert [r["id"] for page in plain for r in page] == ids
+    same_ids(subject, [r["id"] for page in plain for r in page], ids)
 
     by_estimate = [r for page in await pages(40, sort=[{"field": "Estimate", "direction": "desc"}]) for r in page]
     assert sorted(r["id"] for r in by_estimate) == sorted(ids)
@@ -454,10 +568,12 @@ async def test_paging_visits_every_record_exactly_once(subject: Subject) -> None
     where = {"and": [cond("Estimate", "gte", 3), cond("Status", "ne", "Doing")]}
     wanted = [ids[i] for i, row in enumerate(rows) if row["Estimate"] >= 3 and row["Status"] != "Doing"]
     filtered = [r["id"] for page in await pages(25, filter=where, fields=["Title"]) for r in page]
-    assert filtered == wanted and len(wanted) > 25
+    same_ids(subject, filtered, wanted)
+    assert len(wanted) > 25
 
     biggest = await pages(subject.capabilities.max_page_size)
-    assert [r["id"] for page in biggest for r in page] == ids and len(biggest) == 1
+    same_ids(subject, [r["id"] for page in biggest for r in page], ids)
+    assert len(biggest) == 1
 
 
 def check_cursor_refused(error: dict[str, Any]) -> None:
@@ -475,7 +591,10 @@ async def test_a_cursor_is_valid_only_for_its_filter_sort_and_fields(subject: Su
     rows = [{"Title": f"c{i}", "Estimate": i} for i in range(6)]
     await subject.agent.ok("createRecords_Tasks", {"records": rows})
     by_estimate = [{"field": "Estimate", "direction": "desc"}]
-    for sort, expected in ((None, ["c2", "c3"]), (by_estimate, ["c3", "c2"])):  # seek paging, then sorted paging
+    in_id_order = ["c2", "c3"]  # the second page of two in the default order: creation order ...
+    if not subject.ids_follow_input_order:  # ... or the platform's id order
+        in_id_order = titles_of(await subject.agent.ok("listRecords", {"table": "Tasks", "limit": 4}))[2:]
+    for sort, expected in ((None, in_id_order), (by_estimate, ["c3", "c2"])):  # seek paging, then sorted paging
         call = {"table": "Tasks", "limit": 2, "filter": cond("Estimate", "gte", 0), "sort": sort, "fields": ["Title"]}
         call = {key: value for key, value in call.items() if value is not None}
         cursor = (await subject.agent.ok("listRecords", call))["nextCursor"]
@@ -516,7 +635,11 @@ async def test_a_cursor_of_one_table_is_refused_on_another(subject: Subject) -> 
             # Other's own cursor pages Other from where it left off.
             first = await agent.ok("listRecords", {"table": "Other", **paging})
             following = await agent.ok("listRecords", {"table": "Other", **paging, "cursor": first["nextCursor"]})
-            assert titles_of(first) + titles_of(following) == ["o0", "o1", "o2", "o3"]
+            seen = titles_of(first) + titles_of(following)
+            if subject.ids_follow_input_order or "sort" in paging:
+                assert seen == ["o0", "o1", "o2", "o3"]
+            else:  # four of the five, each once, in the platform's id order
+                assert len(set(seen)) == 4 and set(seen) <= {row["Title"] for row in other}
 
 
 # -- validation before any backend call ---------------------------------------------------------------------
@@ -536,29 +659,49 @@ BAD_BATCH: list[dict[str, Any]] = [
 ]
 
 
-def check_bad_batch_error(error: dict[str, Any]) -> None:
+def bad_batch(subject: Subject) -> list[dict[str, Any]]:
+    """BAD_BATCH in the columns this backend holds (and the unknown Priority)."""
+    return [{k: v for k, v in row.items() if k in subject.columns or k == "Priority"} for row in BAD_BATCH]
+
+
+def bad_batch_problems(subject: Subject) -> set[tuple[int, str]]:
+    """Where BAD_BATCH is wrong on this backend: a value is wrong only for a column typed to refuse it."""
+    expected = {(1, "Title"), (1, "Priority")}
+    for name, kind, where in [
+        ("Status", "SELECT", "Status"),
+        ("Estimate", "NUMBER", "Estimate"),
+        ("Due", "DATE", "Due"),
+        ("Tags", "MULTISELECT", "Tags[1]"),
+        ("Owner", "EMAIL", "Owner"),
+    ]:
+        if subject.has_type(name, kind):
+            expected.add((1, where))
+    if "Title" in subject.required_columns:
+        expected.add((2, "Title"))
+    if subject.has_type("Tags", "MULTISELECT"):
+        expected.add((2, "Tags"))
+    return expected
+
+
+def check_bad_batch_error(subject: Subject, error: dict[str, Any]) -> None:
     check_error(error, "invalid_argument")
     found = problems(error)
-    assert set(found) == {
-        (1, "Title"),
-        (1, "Status"),
-        (1, "Priority"),
-        (1, "Estimate"),
-        (1, "Due"),
-        (1, "Tags[1]"),
-        (1, "Owner"),
-        (2, "Title"),
-        (2, "Tags"),
-    }, sorted(found, key=str)
-    assert found[(1, "Status")]["allowed"] == ["Todo", "Doing", "Done"]
-    assert "Donee" in found[(1, "Status")]["message"]
-    assert found[(1, "Tags[1]")]["allowed"] == ["bug", "feature", "docs"]
+    expected = bad_batch_problems(subject)
+    assert set(found) == expected, sorted(found, key=str)
+    if (1, "Status") in expected:
+        assert found[(1, "Status")]["allowed"] == ["Todo", "Doing", "Done"]
+        assert "Donee" in found[(1, "Status")]["message"]
+        assert "records[1].Status" in error["text"]
+    if (1, "Tags[1]") in expected:
+        assert found[(1, "Tags[1]")]["allowed"] == ["bug", "feature", "docs"]
     assert "unknown column" in found[(1, "Priority")]["message"]
-    assert found[(1, "Priority")]["allowed"] == COLUMN_NAMES
-    assert "expected number" in found[(1, "Estimate")]["message"]
+    assert found[(1, "Priority")]["allowed"] == writable_names(subject)
+    if (1, "Estimate") in expected:
+        assert "expected number" in found[(1, "Estimate")]["message"]
     assert "expected string" in found[(1, "Title")]["message"]
-    assert "required" in found[(2, "Title")]["message"]
-    assert "records[1].Status" in error["text"]
+    if (2, "Title") in expected:
+        assert "required" in found[(2, "Title")]["message"]
+    assert "records[1].Title" in error["text"]
 
 
 async def test_invalid_records_are_refused_before_any_backend_call(subject: Subject) -> None:
@@ -566,12 +709,14 @@ async def test_invalid_records_are_refused_before_any_backend_call(subject: Subj
     [kept] = await list_all(subject)
     subject.forget_calls()
 
-    check_bad_batch_error(await subject.agent.error("createRecords_Tasks", {"records": BAD_BATCH}))
+    batch = bad_batch(subject)
+    check_bad_batch_error(subject, await subject.agent.error("createRecords_Tasks", {"records": batch}))
     assert_nothing_sent(subject)
     async with subject.open_agent(ToolOptions(mode="generic")) as generic:
-        error = await generic.error("createRecords", {"table": "Tasks", "records": BAD_BATCH})
-        check_bad_batch_error(error)
-        too_many = await generic.error("createRecords", {"table": "Tasks", "records": [{"Title": "x"}] * 1001})
+        error = await generic.error("createRecords", {"table": "Tasks", "records": batch})
+        check_bad_batch_error(subject, error)
+        over = subject.capabilities.max_create_batch + 1
+        too_many = await generic.error("createRecords", {"table": "Tasks", "records": [{"Title": "x"}] * over})
         check_error(too_many, "invalid_argument")
         assert list(problems(too_many)) == [(None, "records")]
     assert_nothing_sent(subject)
@@ -583,11 +728,22 @@ async def test_invalid_records_are_refused_before_any_backend_call(subject: Subj
         ({}, {"fields"}),
     ]
     for fields, named in patches:
+        fields = held(subject, fields)
+        named = {name for name in named if name == "fields" or bad_patch_named(subject, name)}
+        if not named:
+            continue  # every value is valid on this platform (no options, no required flag)
         error = await subject.agent.error("patchRecord", {"table": "Tasks", "recordId": kept["id"], "fields": fields})
         check_error(error, "invalid_argument")
         assert {fe["field"] for fe in error["fieldErrors"]} == named, error
     assert_nothing_sent(subject)
     assert await list_all(subject) == [kept]
+
+
+def bad_patch_named(subject: Subject, name: str) -> bool:
+    """Whether this backend refuses the patch value the patches of the test give `name`."""
+    if name == "Title":
+        return "Title" in subject.required_columns
+    return subject.has_type(name, EXPECTED_COLUMNS[name][0])
 
 
 async def test_patch_errors_name_unknown_columns_like_known_ones(subject: Subject) -> None:
@@ -599,8 +755,9 @@ async def test_patch_errors_name_unknown_columns_like_known_ones(subject: Subjec
     check_error(error, "invalid_argument")
     assert_nothing_sent(subject)
     found = problems(error)
-    assert found[(None, "Status")]["allowed"] == ["Todo", "Doing", "Done", None]  # null clears it
-    assert found[(None, "Bogus")]["allowed"] == COLUMN_NAMES  # was named "fields.Bogus" before the fix
+    if subject.has_type("Status", "SELECT"):
+        assert found[(None, "Status")]["allowed"] == ["Todo", "Doing", "Done", None]  # null clears it
+    assert found[(None, "Bogus")]["allowed"] == writable_names(subject)  # was named "fields.Bogus" before the fix
 
 
 async def test_invalid_list_arguments_are_refused_before_any_backend_call(subject: Subject) -> None:
@@ -615,18 +772,26 @@ async def test_invalid_list_arguments_are_refused_before_any_backend_call(subjec
         ({"fields": ["Title", "Nope"]}, "fields[1]"),
         ({"sort": [{"field": "Nope"}]}, "sort[0].field"),
         ({"limit": 0}, "limit"),
-        ({"limit": 501}, "limit"),
+        ({"limit": subject.capabilities.max_page_size + 1}, "limit"),
     ]
+    status_is_select = subject.has_type("Status", "SELECT")
     for arguments, field in bad_calls:
+        if "filter" in arguments and "field" in arguments["filter"]:
+            named = arguments["filter"]["field"]
+            if named in ("Status", "Due") and arguments["filter"]["op"] in ("eq", "lt"):
+                if not subject.has_type(named, EXPECTED_COLUMNS[named][0]):
+                    continue  # any text is a valid value of a plain-text column, and a missing column is unknown
         error = await subject.agent.error("listRecords", {"table": "Tasks", **arguments})
         check_error(error, "invalid_argument")
         assert field in {fe["field"] for fe in error["fieldErrors"]}, (arguments, error)
-    status = problems(await subject.agent.error("listRecords", {"table": "Tasks", "filter": bad_calls[1][0]["filter"]}))
-    assert status[(None, "filter.value")]["allowed"] == ["Todo", "Doing", "Done"]
+    if status_is_select:
+        status_filter = bad_calls[1][0]["filter"]
+        status = problems(await subject.agent.error("listRecords", {"table": "Tasks", "filter": status_filter}))
+        assert status[(None, "filter.value")]["allowed"] == ["Todo", "Doing", "Done"]
     unknown = problems(
         await subject.agent.error("listRecords", {"table": "Tasks", "filter": bad_calls[0][0]["filter"]})
     )
-    assert set(COLUMN_NAMES) <= set(unknown[(None, "filter.field")]["allowed"])
+    assert set(subject.columns) <= set(unknown[(None, "filter.field")]["allowed"])
     assert "list_records" not in subject.backend.calls and subject.network_requests() == 0
 
 
@@ -643,6 +808,8 @@ async def test_unknown_tables_and_records_are_not_found(subject: Subject) -> Non
         ("patchRecord", {"table": "Nope", "recordId": record["id"], "fields": {"Title": "x"}}),
         ("deleteRecords", {"table": "Nope", "recordIds": [record["id"]]}),
     ]:
+        if tool == "deleteRecords" and not subject.capabilities.delete:
+            continue
         error = await subject.agent.error(tool, arguments)
         check_error(error, "not_found")
         assert problems(error)[(None, "table")]["allowed"] == ["Tasks"], tool
@@ -656,19 +823,27 @@ async def test_unknown_tables_and_records_are_not_found(subject: Subject) -> Non
             "patchRecord", {"table": "Tasks", "recordId": unknown, "fields": {"Title": "x"}}
         )
         check_error(error, "not_found")
-    error = await subject.agent.error("deleteRecords", {"table": "Tasks", "recordIds": [record["id"], "999999"]})
-    check_error(error, "not_found")
-    assert "999999" in error["message"]
+    if subject.capabilities.delete:
+        error = await subject.agent.error("deleteRecords", {"table": "Tasks", "recordIds": [record["id"], "999999"]})
+        check_error(error, "not_found")
+        assert "999999" in error["message"]
+    else:
+        assert "Unknown tool: 'deleteRecords'" in await subject.agent.unknown_tool(
+            "deleteRecords", {"table": "Tasks", "recordIds": [record["id"]]}
+        )
     assert [r["id"] for r in await list_all(subject)] == [record["id"]], "nothing was deleted"
     assert "Unknown tool: 'noSuchTool'" in await subject.agent.unknown_tool("noSuchTool")
 
 
 async def test_delete_records(subject: Subject) -> None:
+    if not subject.capabilities.delete:
+        pytest.skip(f"{subject.name} cannot delete records (capabilities.delete is False)")
     created = await seed(subject)
     ids = [r["id"] for r in created]
-    deleted = await subject.agent.ok("deleteRecords", {"table": "Tasks", "recordIds": [ids[1], int(ids[3])]})
+    fourth: str | int = int(ids[3]) if ids[3].isdigit() else ids[3]  # an integer id may be given as an integer
+    deleted = await subject.agent.ok("deleteRecords", {"table": "Tasks", "recordIds": [ids[1], fourth]})
     assert deleted == {"deleted": [ids[1], ids[3]]}
-    assert [r["id"] for r in await list_all(subject)] == [ids[0], ids[2], ids[4], ids[5]]
+    same_ids(subject, [r["id"] for r in await list_all(subject)], [ids[0], ids[2], ids[4], ids[5]])
     check_error(await subject.agent.error("getRecord", {"table": "Tasks", "recordId": ids[1]}), "not_found")
     check_error(await subject.agent.error("deleteRecords", {"table": "Tasks", "recordIds": [ids[1]]}), "not_found")
     empty = await subject.agent.error("deleteRecords", {"table": "Tasks", "recordIds": []})
@@ -708,13 +883,16 @@ async def test_per_table_and_generic_tools_agree(subject: Subject) -> None:
         assert {"listRecords_Tasks", "createRecords_Tasks", "patchRecord_Tasks"} <= set(tools)
         assert {"listRecords", "createRecords", "patchRecord"} <= set(tools), "per-table tools come on top"
         typed = tools["listRecords_Tasks"].inputSchema
-        assert set(typed["properties"]["fields"]["items"]["enum"]) >= set(COLUMN_NAMES)
-        created = (await per_table.ok("createRecords_Tasks", {"records": SEED}))["records"]
-        where = {"or": [cond("Status", "eq", "Done"), cond("Tags", "contains", "bug")]}
+        assert set(typed["properties"]["fields"]["items"]["enum"]) >= set(subject.columns)
+        created = (await per_table.ok("createRecords_Tasks", {"records": seed_rows(subject)}))["records"]
+        # Tags "bug" and Title "login" select the same SEED records; the list column where there is one.
+        second = cond("Tags", "contains", "bug") if subject.has("Tags") else cond("Title", "contains", "login")
+        where = {"or": [cond("Status", "eq", "Done"), second]}
         mine = await per_table.ok("listRecords_Tasks", {"filter": where, "sort": [{"field": "Title"}]})
         patched = await per_table.ok("patchRecord_Tasks", {"recordId": created[4]["id"], "fields": {"Status": "Todo"}})
         assert patched["record"]["fields"]["Status"] == "Todo"
-        bad = await per_table.error("patchRecord_Tasks", {"recordId": created[4]["id"], "fields": {"Status": "?"}})
+        wrong = {"Status": "?"} if subject.has_type("Status", "SELECT") else {"Estimate": "?"}
+        bad = await per_table.error("patchRecord_Tasks", {"recordId": created[4]["id"], "fields": wrong})
         check_error(bad, "invalid_argument")
     async with subject.open_agent(ToolOptions(mode="generic")) as generic:
         tools = await generic.tools()
@@ -762,19 +940,37 @@ async def test_record_values_are_presented_as_data(subject: Subject) -> None:
 # -- values ----------------------------------------------------------------------------------------------------
 
 
+async def offered(subject: Subject, where: dict[str, Any]) -> bool:
+    """Whether the backend holds the condition's column and lists its operator for the column's type; an
+    operator it does not list (capabilities.operators) must be refused before any request instead."""
+    name = where["field"]
+    if not subject.has(name):
+        return False
+    if where["op"] in subject.capabilities.operators[ColumnType(subject.columns[name])]:
+        return True
+    subject.forget_calls()
+    error = await subject.agent.error("listRecords", {"table": "Tasks", "filter": where})
+    check_error(error, "invalid_argument")
+    assert (None, "filter.op") in problems(error) and subject.network_requests() == 0, error
+    return False
+
+
 async def test_date_time_values_are_normalised_alike(subject: Subject) -> None:
+    subject.need("Started")  # the TIME column At is checked only where the platform has one
     rows = [
         {"Title": "tokyo", "Started": "2026-03-01T10:15:00+09:00", "At": "09:30"},
         {"Title": "utc", "Started": "2026-03-01T01:16:00Z", "At": "18:05:00"},
         {"Title": "naive-free", "Started": "2026-02-28T23:59:00-02:30"},
         {"Title": "none"},
     ]
+    rows = [held(subject, row) for row in rows]
     created = (await subject.agent.ok("createRecords_Tasks", {"records": rows}))["records"]
     started = [r["fields"].get("Started") for r in created]
     assert started == ["2026-03-01T01:15:00Z", "2026-03-01T01:16:00Z", "2026-03-01T02:29:00Z", None]
-    # TIME: Kintone keeps "HH:MM", the embedded store "HH:MM:SS"; both mean the same minute.
-    times = [r["fields"].get("At") for r in created]
-    assert [t if t is None else t.removesuffix(":00") for t in times] == ["09:30", "18:05", None, None], times
+    if subject.has("At"):
+        # TIME: Kintone keeps "HH:MM", the embedded store "HH:MM:SS"; both mean the same minute.
+        times = [r["fields"].get("At") for r in created]
+        assert [t if t is None else t.removesuffix(":00") for t in times] == ["09:30", "18:05", None, None], times
     for where, expected in [
         (cond("Started", "eq", "2026-03-01T10:15:00+09:00"), ["tokyo"]),
         (cond("Started", "gt", "2026-03-01T01:15:00Z"), ["utc", "naive-free"]),
@@ -785,7 +981,8 @@ async def test_date_time_values_are_normalised_alike(subject: Subject) -> None:
         (cond("At", "lt", "10:00"), ["tokyo"]),
         (cond("At", "eq", "09:30"), ["tokyo"]),
     ]:
-        assert await seeded_titles(subject, filter=where) == expected, where
+        if await offered(subject, where):
+            assert in_default_order(subject, await seeded_titles(subject, filter=where), expected), where
     assert await seeded_titles(subject, sort=[{"field": "Started", "direction": "desc"}]) == [
         "naive-free",
         "utc",
@@ -802,7 +999,7 @@ async def test_text_round_trips_exactly_and_is_found_by_eq(subject: Subject) -> 
     for text in texts:
         assert await seeded_titles(subject, filter=cond("Title", "eq", text)) == [text], text
     assert await seeded_titles(subject, filter=cond("Title", "contains", "顧客")) == ["顧客対応 😀"]
-    assert await seeded_titles(subject, filter=cond("Title", "in", texts[:2])) == texts[:2]
+    assert in_default_order(subject, await seeded_titles(subject, filter=cond("Title", "in", texts[:2])), texts[:2])
 
 
 async def test_numbers_come_back_as_numbers(subject: Subject) -> None:
@@ -813,28 +1010,25 @@ async def test_numbers_come_back_as_numbers(subject: Subject) -> None:
     assert got == values and [type(v) for v in got] == [type(v) for v in values]
     desc = await seeded_titles(subject, sort=[{"field": "Estimate", "direction": "desc"}])
     assert desc == ["n2", "n4", "n5", "n3", "n0", "n1"]
-    assert await seeded_titles(subject, filter=cond("Estimate", "lt", 0.1)) == ["n0", "n1"]
+    below = await seeded_titles(subject, filter=cond("Estimate", "lt", 0.1))
+    assert in_default_order(subject, below, ["n0", "n1"])
 
 
 async def test_empty_values_are_left_out_of_fields(subject: Subject) -> None:
-    [record] = (
-        await subject.agent.ok(
-            "createRecords_Tasks", {"records": [{"Title": "x", "Notes": "", "Tags": [], "Estimate": 0}]}
-        )
-    )["records"]
+    row = held(subject, {"Title": "x", "Notes": "", "Tags": [], "Estimate": 0})
+    [record] = (await subject.agent.ok("createRecords_Tasks", {"records": [row]}))["records"]
     assert ours(record) == {"Title": "x", "Estimate": 0}
-    patched = await subject.agent.ok(
-        "patchRecord",
-        {"table": "Tasks", "recordId": record["id"], "fields": {"Tags": ["bug"], "Notes": "n"}},
-    )
-    assert ours(patched["record"]) == {"Title": "x", "Estimate": 0, "Tags": ["bug"], "Notes": "n"}
-    cleared = await subject.agent.ok(
-        "patchRecord", {"table": "Tasks", "recordId": record["id"], "fields": {"Tags": [], "Notes": ""}}
-    )
+    filled = held(subject, {"Tags": ["bug"], "Notes": "n"})
+    patched = await subject.agent.ok("patchRecord", {"table": "Tasks", "recordId": record["id"], "fields": filled})
+    assert ours(patched["record"]) == {"Title": "x", "Estimate": 0, **filled}
+    emptied = held(subject, {"Tags": [], "Notes": ""})
+    cleared = await subject.agent.ok("patchRecord", {"table": "Tasks", "recordId": record["id"], "fields": emptied})
     assert ours(cleared["record"]) == {"Title": "x", "Estimate": 0}
 
 
 async def test_required_columns_refuse_empty_text_before_any_call(subject: Subject) -> None:
+    if "Title" not in subject.required_columns:
+        pytest.skip(f"{subject.name} has no required flag on a column: Title is not required there")
     error = await subject.agent.error("createRecords_Tasks", {"records": [{"Title": "ok"}, {"Title": ""}]})
     check_error(error, "invalid_argument")
     assert list(problems(error)) == [(1, "Title")]
@@ -850,8 +1044,9 @@ async def test_required_columns_refuse_empty_text_before_any_call(subject: Subje
 
 
 async def test_sub_minute_time_filters_compare_exactly(subject: Subject) -> None:
+    subject.need("Started")  # the TIME column At is checked only where the platform has one
     rows = [{"Title": "half past", "At": "09:30", "Started": "2026-03-01T09:30:00Z"}, {"Title": "later", "At": "09:31"}]
-    await subject.agent.ok("createRecords_Tasks", {"records": rows})
+    await subject.agent.ok("createRecords_Tasks", {"records": [held(subject, row) for row in rows]})
     for where, expected in [
         (cond("At", "lt", "09:30:30"), ["half past"]),
         (cond("At", "lte", "09:30:30"), ["half past"]),
@@ -860,7 +1055,10 @@ async def test_sub_minute_time_filters_compare_exactly(subject: Subject) -> None
         (cond("Started", "lt", "2026-03-01T09:30:30Z"), ["half past"]),
         (cond("Started", "gte", "2026-03-01T09:30:30Z"), []),
     ]:
-        assert await seeded_titles(subject, filter=where) == expected, where
+        if await offered(subject, where):
+            assert in_default_order(subject, await seeded_titles(subject, filter=where), expected), where
+    if not subject.has("At"):
+        return
     # Equality with a value a backend cannot hold matches nothing; a backend that keeps minutes may say so instead.
     result = await subject.agent.call("listRecords", {"table": "Tasks", "filter": cond("At", "eq", "09:30:30")})
     if result.isError:
