@@ -21,13 +21,13 @@ from mcp.client.session import ClientSession
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 from mcp.shared.session import RequestResponder
 
 from . import __version__
 from .errors import ErrorCode, TablesError, bounded
+from .stdio import stdio_transport
 from .tools import CallHooks, Catalogue, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
@@ -279,7 +279,7 @@ def initialization_options(server: Server[Any, Any]) -> InitializationOptions:
 
 async def serve_stdio(catalogue: Catalogue, gate: CallGate | None = None) -> None:
     server = build_server(catalogue, gate)
-    async with stdio_server() as (read_stream, write_stream):
+    async with stdio_transport() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, initialization_options(server))
 
 
