@@ -24,7 +24,36 @@ import pytest
 from tables_mcp.model import ALL_OPERATORS, ColumnType
 from tables_mcp.tools import ToolOptions
 
-from .contract_backends import COLUMN_NAMES, Subject, target_fixtures
+from .contract_backends import (
+    CASE_FOLDED_EQ_SELECTS,
+    CASE_SENSITIVE_EQ,
+    EXPECTED_COLUMNS,
+    FILTER_CASES,
+    OPTIONS,
+    SAMPLE_VALUES,
+    SEED,
+    Subject,
+    assert_nothing_sent,
+    bad_batch,
+    check_bad_batch_error,
+    check_error,
+    cond,
+    create_schema,
+    filter_columns,
+    held,
+    in_default_order,
+    list_all,
+    needs_nesting,
+    ours,
+    problems,
+    same_ids,
+    seed,
+    seed_rows,
+    seeded_titles,
+    target_fixtures,
+    without_descriptions,
+    writable_names,
+)
 from .contract_backends import contract_target as contract_target
 from .contract_backends import subject as subject
 
@@ -32,294 +61,6 @@ from .contract_backends import subject as subject
 globals().update(target_fixtures())
 
 pytestmark = pytest.mark.anyio
-
-ERROR_CODES = {
-    "invalid_argument",
-    "unauthenticated",
-    "permission_denied",
-    "not_found",
-    "conflict",
-    "rate_limited",
-    "unavailable",
-    "unsupported",
-    "backend_error",
-}
-OPTIONS = {"Status": ["Todo", "Doing", "Done"], "Tags": ["bug", "feature", "docs"]}
-EXPECTED_COLUMNS = {
-    "Title": ("TEXT", True),
-    "Status": ("SELECT", False),
-    "Estimate": ("NUMBER", False),
-    "Due": ("DATE", False),
-    "Tags": ("MULTISELECT", False),
-    "Notes": ("LONGTEXT", False),
-    "Owner": ("EMAIL", False),
-    "Started": ("DATETIME", False),
-    "At": ("TIME", False),
-}
-# What createRecords accepts for one Tasks record: the same JSON Schema on every backend.
-CREATE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "Title": {"type": "string", "minLength": 1},  # required: "" is no value
-        "Status": {"enum": ["Todo", "Doing", "Done"]},
-        "Estimate": {"type": "number"},
-        "Due": {"type": "string", "format": "date"},
-        "Tags": {"type": "array", "items": {"enum": ["bug", "feature", "docs"]}, "uniqueItems": True},
-        "Notes": {"type": "string"},
-        "Owner": {"type": "string", "format": "email"},
-        "Started": {"type": "string", "format": "date-time"},
-        "At": {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?$"},
-    },
-    "required": ["Title"],
-    "additionalProperties": False,
-}
-
-SEED: list[dict[str, Any]] = [
-    {
-        "Title": "Fix login page",
-        "Status": "Doing",
-        "Estimate": 3,
-        "Due": "2026-03-01",
-        "Tags": ["bug"],
-        "Notes": "users cannot log in",
-        "Owner": "ana@example.com",
-    },
-    {"Title": "Write docs", "Status": "Todo", "Estimate": 5, "Due": "2026-04-15", "Tags": ["docs"]},
-    {
-        "Title": "Ship release",
-        "Status": "Done",
-        "Estimate": 8,
-        "Due": "2026-02-01",
-        "Tags": ["feature", "docs"],
-        "Owner": "li@example.com",
-    },
-    {"Title": "Login audit", "Status": "Todo", "Estimate": 1.5, "Tags": ["bug", "feature"]},
-    {"Title": "Plan roadmap", "Notes": "Quarterly planning"},
-    {"Title": "Catalogue cleanup", "Status": "Done", "Estimate": 0, "Due": "2026-03-01"},
-]
-
-
-def cond(field: str, op: str, value: Any = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"field": field, "op": op}
-    if value is not None:
-        out["value"] = value
-    return out
-
-
-CASE_SENSITIVE_EQ = cond("Title", "eq", "write docs")
-CASE_FOLDED_EQ_SELECTS = {1}  # what it selects where text comparisons ignore case (a collation)
-# (filter, indexes of SEED it selects)
-FILTER_CASES: list[tuple[dict[str, Any], set[int]]] = [
-    (cond("Status", "eq", "Done"), {2, 5}),
-    (cond("Status", "ne", "Done"), {0, 1, 3, 4}),  # an empty value is "not Done"
-    (cond("Title", "eq", "Write docs"), {1}),
-    (CASE_SENSITIVE_EQ, set()),  # eq on text is exact (where the platform's text is case-sensitive)
-    (cond("Title", "ne", "Write docs"), {0, 2, 3, 4, 5}),
-    (cond("Estimate", "eq", 0), {5}),
-    (cond("Estimate", "lt", 3), {3, 5}),
-    (cond("Estimate", "lte", 3), {0, 3, 5}),
-    (cond("Estimate", "gt", 3), {1, 2}),
-    (cond("Estimate", "gte", 1.5), {0, 1, 2, 3}),
-    (cond("Estimate", "ne", 3), {1, 2, 3, 4, 5}),
-    (cond("Due", "eq", "2026-03-01"), {0, 5}),
-    (cond("Due", "ne", "2026-03-01"), {1, 2, 3, 4}),
-    (cond("Due", "lt", "2026-03-01"), {2}),
-    (cond("Due", "lte", "2026-03-01"), {0, 2, 5}),
-    (cond("Due", "gt", "2026-03-01"), {1}),
-    (cond("Due", "gte", "2026-02-01"), {0, 1, 2, 5}),
-    (cond("Title", "contains", "login"), {0, 3}),
-    (cond("Title", "contains", "LOGIN"), {0, 3}),
-    (cond("Notes", "contains", "planning"), {4}),
-    (cond("Owner", "eq", "li@example.com"), {2}),
-    (cond("Tags", "contains", "docs"), {1, 2}),
-    (cond("Status", "in", ["Todo", "Doing"]), {0, 1, 3}),
-    (cond("Estimate", "in", [1.5, 8]), {2, 3}),
-    (cond("Title", "in", ["Write docs", "Plan roadmap"]), {1, 4}),
-    (cond("Tags", "in", ["feature"]), {2, 3}),
-    (cond("Status", "isEmpty"), {4}),
-    (cond("Status", "isNotEmpty"), {0, 1, 2, 3, 5}),
-    (cond("Estimate", "isEmpty"), {4}),  # 0 is a value, not empty
-    (cond("Due", "isEmpty"), {3, 4}),
-    (cond("Due", "isNotEmpty"), {0, 1, 2, 5}),
-    (cond("Tags", "isEmpty"), {4, 5}),
-    (cond("Notes", "isEmpty"), {1, 2, 3, 5}),
-    (cond("Title", "isNotEmpty"), {0, 1, 2, 3, 4, 5}),
-    ({"and": [cond("Status", "in", ["Todo", "Doing"]), cond("Estimate", "lt", 4)]}, {0, 3}),
-    ({"or": [cond("Status", "eq", "Done"), cond("Tags", "contains", "bug")]}, {0, 2, 3, 5}),
-    (
-        {
-            "and": [
-                {"or": [cond("Due", "lt", "2026-03-15"), cond("Due", "isEmpty")]},
-                cond("Title", "contains", "login"),
-            ]
-        },
-        {0, 3},
-    ),
-    (
-        {
-            "or": [
-                {"and": [cond("Status", "eq", "Todo"), cond("Estimate", "gt", 2)]},
-                {"and": [cond("Status", "eq", "Done"), cond("Due", "gte", "2026-03-01")]},
-            ]
-        },
-        {1, 5},
-    ),
-    ({"and": [{"or": [{"and": [cond("Tags", "contains", "docs")]}]}, cond("Estimate", "gte", 6)]}, {2}),
-]
-
-# A value that fits each column, for trying every operator.
-SAMPLE_VALUES = {
-    "Title": "x",
-    "Status": "Todo",
-    "Estimate": 1,
-    "Due": "2026-01-01",
-    "Tags": "bug",
-    "Notes": "x",
-    "Owner": "a@example.com",
-}
-
-
-# -- helpers ---------------------------------------------------------------------------------------------
-
-
-def ours(record: dict[str, Any]) -> dict[str, Any]:
-    """The values of the columns the user defined (Kintone adds system columns beside them)."""
-    return {name: value for name, value in record["fields"].items() if name in COLUMN_NAMES}
-
-
-def check_error(error: dict[str, Any], code: str) -> None:
-    """The error payload every tool failure carries, on every backend."""
-    assert error["code"] == code, error
-    assert error["code"] in ERROR_CODES
-    assert isinstance(error["message"], str) and error["message"], error
-    assert error["retryable"] is (code in ("rate_limited", "unavailable")), error
-    assert isinstance(error["hint"], str) and error["hint"], error
-    assert error["text"].startswith(f"Error ({code}): "), error["text"]
-    for problem in error.get("fieldErrors", []):
-        assert isinstance(problem["field"], str) and problem["field"], problem
-        assert isinstance(problem["message"], str) and problem["message"], problem
-        assert set(problem) <= {"field", "message", "record", "allowed"}, problem
-
-
-def problems(error: dict[str, Any]) -> dict[tuple[int | None, str], dict[str, Any]]:
-    return {(fe.get("record"), fe["field"]): fe for fe in error.get("fieldErrors", [])}
-
-
-def held(subject: Subject, row: dict[str, Any]) -> dict[str, Any]:
-    """The values of `row` in the columns this backend holds."""
-    return {name: value for name, value in row.items() if name in subject.columns}
-
-
-def seed_rows(subject: Subject) -> list[dict[str, Any]]:
-    """SEED as this backend can hold it: the same six records, without the columns it lacks."""
-    return [held(subject, row) for row in SEED]
-
-
-async def seed(subject: Subject) -> list[dict[str, Any]]:
-    created = (await subject.agent.ok("createRecords_Tasks", {"records": seed_rows(subject)}))["records"]
-    assert len(created) == len(SEED)
-    return created
-
-
-def filter_columns(where: dict[str, Any]) -> set[str]:
-    """Every column a filter tree names."""
-    if "field" in where:
-        return {where["field"]}
-    return {name for item in where.get("and", where.get("or", [])) for name in filter_columns(item)}
-
-
-def needs_nesting(where: dict[str, Any]) -> bool:
-    """An and-group holding an or-group (or the reverse), once one-item groups are unwrapped."""
-
-    def flat(node: dict[str, Any]) -> dict[str, Any]:
-        for kind in ("and", "or"):
-            if kind in node:
-                items = [flat(item) for item in node[kind]]
-                return items[0] if len(items) == 1 else {kind: items}
-        return node
-
-    def mixed(node: dict[str, Any], parent: str | None) -> bool:
-        for kind in ("and", "or"):
-            if kind in node:
-                return (parent not in (None, kind)) or any(mixed(item, kind) for item in node[kind])
-        return False
-
-    return mixed(flat(where), None)
-
-
-def same_ids(subject: Subject, got: list[str], expected: list[str]) -> None:
-    """The ids listed in the default order: the creation order where ids follow the input order, else the
-    same ids, each once (the default order is then the platform's id order, not the input order)."""
-    if subject.ids_follow_input_order:
-        assert got == expected, "default order is creation order"
-    else:
-        assert sorted(got) == sorted(expected) and len(set(got)) == len(got)
-
-
-def in_default_order(subject: Subject, got: list[str], expected: list[str]) -> bool:
-    """`got` (unsorted listing) is `expected` in creation order, or, where ids do not follow the input
-    order, the same values in the platform's id order."""
-    return got == expected if subject.ids_follow_input_order else sorted(got) == sorted(expected)
-
-
-def writable_names(subject: Subject) -> list[str]:
-    return [name for name in COLUMN_NAMES if name in subject.columns]
-
-
-TEXT_SCHEMA: dict[str, Any] = {"type": "string"}
-
-
-def create_schema(subject: Subject) -> dict[str, Any]:
-    """CREATE_SCHEMA for the columns this backend holds; a column the platform keeps as plain text (no
-    options, no email type) takes any string, and "required" follows the platform's required flag."""
-    properties = {}
-    for name, kind in subject.columns.items():
-        if name in subject.required_columns:
-            properties[name] = {"type": "string", "minLength": 1}
-        elif kind == EXPECTED_COLUMNS[name][0] and name != "Title":
-            properties[name] = CREATE_SCHEMA["properties"][name]
-        else:
-            assert kind in ("TEXT", "LONGTEXT"), (name, kind)
-            properties[name] = TEXT_SCHEMA
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    required = [name for name in subject.columns if name in subject.required_columns]
-    if required:
-        schema["required"] = required
-    schema["additionalProperties"] = False
-    return schema
-
-
-def without_descriptions(schema: dict[str, Any]) -> dict[str, Any]:
-    """A row schema with the platform's column descriptions (labels) left out of each property."""
-    properties = {
-        name: {key: value for key, value in prop.items() if key != "description"}
-        for name, prop in schema["properties"].items()
-    }
-    return {**schema, "properties": properties}
-
-
-async def list_all(subject: Subject, **arguments: Any) -> list[dict[str, Any]]:
-    """Every record listRecords gives for these arguments, following nextCursor."""
-    records: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(100):
-        args = {"table": "Tasks", **arguments, **({"cursor": cursor} if cursor else {})}
-        page = await subject.agent.ok("listRecords", args)
-        records += page["records"]
-        cursor = page["nextCursor"]
-        if cursor is None:
-            return records
-    raise AssertionError("paging did not end")
-
-
-async def seeded_titles(subject: Subject, **arguments: Any) -> list[str]:
-    return [record["fields"]["Title"] for record in await list_all(subject, **arguments)]
-
-
-def assert_nothing_sent(subject: Subject) -> None:
-    assert subject.backend_writes() == [], "validation must answer before any backend write"
-    assert subject.network_writes() == [], "no write request may reach the platform"
-
 
 # -- catalogue and descriptions --------------------------------------------------------------------------
 
@@ -643,65 +384,6 @@ async def test_a_cursor_of_one_table_is_refused_on_another(subject: Subject) -> 
 
 
 # -- validation before any backend call ---------------------------------------------------------------------
-
-BAD_BATCH: list[dict[str, Any]] = [
-    {"Title": "fine", "Status": "Todo"},
-    {
-        "Title": 7,
-        "Status": "Donee",
-        "Priority": "high",
-        "Estimate": "five",
-        "Due": "2026-02-30",
-        "Tags": ["bug", "nope"],
-        "Owner": "not an email",
-    },
-    {"Status": "Todo", "Tags": "bug"},
-]
-
-
-def bad_batch(subject: Subject) -> list[dict[str, Any]]:
-    """BAD_BATCH in the columns this backend holds (and the unknown Priority)."""
-    return [{k: v for k, v in row.items() if k in subject.columns or k == "Priority"} for row in BAD_BATCH]
-
-
-def bad_batch_problems(subject: Subject) -> set[tuple[int, str]]:
-    """Where BAD_BATCH is wrong on this backend: a value is wrong only for a column typed to refuse it."""
-    expected = {(1, "Title"), (1, "Priority")}
-    for name, kind, where in [
-        ("Status", "SELECT", "Status"),
-        ("Estimate", "NUMBER", "Estimate"),
-        ("Due", "DATE", "Due"),
-        ("Tags", "MULTISELECT", "Tags[1]"),
-        ("Owner", "EMAIL", "Owner"),
-    ]:
-        if subject.has_type(name, kind):
-            expected.add((1, where))
-    if "Title" in subject.required_columns:
-        expected.add((2, "Title"))
-    if subject.has_type("Tags", "MULTISELECT"):
-        expected.add((2, "Tags"))
-    return expected
-
-
-def check_bad_batch_error(subject: Subject, error: dict[str, Any]) -> None:
-    check_error(error, "invalid_argument")
-    found = problems(error)
-    expected = bad_batch_problems(subject)
-    assert set(found) == expected, sorted(found, key=str)
-    if (1, "Status") in expected:
-        assert found[(1, "Status")]["allowed"] == ["Todo", "Doing", "Done"]
-        assert "Donee" in found[(1, "Status")]["message"]
-        assert "records[1].Status" in error["text"]
-    if (1, "Tags[1]") in expected:
-        assert found[(1, "Tags[1]")]["allowed"] == ["bug", "feature", "docs"]
-    assert "unknown column" in found[(1, "Priority")]["message"]
-    assert found[(1, "Priority")]["allowed"] == writable_names(subject)
-    if (1, "Estimate") in expected:
-        assert "expected number" in found[(1, "Estimate")]["message"]
-    assert "expected string" in found[(1, "Title")]["message"]
-    if (2, "Title") in expected:
-        assert "required" in found[(2, "Title")]["message"]
-    assert "records[1].Title" in error["text"]
 
 
 async def test_invalid_records_are_refused_before_any_backend_call(subject: Subject) -> None:
