@@ -88,8 +88,14 @@ def target_fixtures() -> dict[str, Callable[..., Any]]:
     """The `<name>_target` fixture of every registered platform, for the contract module to expose."""
     fixtures = {}
     for name in PLATFORMS:
-        module = importlib.import_module(f"{__package__}.contract_{name}")
-        fixtures[f"{name}_target"] = getattr(module, f"{name}_target")
+        try:
+            module = importlib.import_module(f"{__package__}.contract_{name}")
+            fixtures[f"{name}_target"] = getattr(module, f"{name}_target")
+        except (ModuleNotFoundError, AttributeError) as missing:
+            # A registered backend without a target would silently escape the contract.
+            raise RuntimeError(
+                f"backend {name!r} is registered but tests/contract_{name}.py has no {name}_target"
+            ) from missing
     return fixtures
 
 
