@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import mcp.types as types
 import pytest
+from mcp.shared.memory import create_connected_server_and_client_session
 
+from tables_mcp.audit import AuditLog
+from tables_mcp.backends.base import Backend
 from tables_mcp.backends.store.sqlite import SqliteStore
-from tables_mcp.tools import ToolOptions
+from tables_mcp.errors import MAX_ECHO_CHARS
+from tables_mcp.server import build_server
+from tables_mcp.tools import Catalogue, ToolOptions
 
 from .conftest import TASK_COLUMNS, Agent, open_agent
 
@@ -360,3 +367,34 @@ async def test_concurrent_calls_are_safe(tasks: Agent) -> None:
     titles = sorted(r["fields"]["Title"] for r in listed["records"])
     assert titles == sorted(["seed"] + [f"w{n}-{i}" for n in range(10) for i in range(20)])
     assert sorted(r["fields"]["No"] for r in listed["records"]) == list(range(1, 202)), "SERIAL has no gaps or repeats"
+
+
+async def open_audited_agent(backend: Backend, audit: AuditLog) -> AsyncIterator[Agent]:
+    """Like the `agent` fixture (per-table mode), with the catalogue writing an audit log."""
+    catalogue = Catalogue(backend, ToolOptions(mode="per-table"), audit=audit)
+    await catalogue.refresh(force=True)
+    async with create_connected_server_and_client_session(build_server(catalogue)) as session:
+        yield Agent(session, [])
+
+
+async def test_writes_with_arguments_of_the_wrong_shape_are_refused_and_audited(
+    backend: Backend, tmp_path: Path
+) -> None:
+    audit_file = tmp_path / "audit.jsonl"
+    audit = AuditLog(str(audit_file))
+    huge = "T" * 5000
+    async for agent in open_audited_agent(backend, audit):
+        await agent.ok("createTable", {"name": "Tasks", "columns": TASK_COLUMNS})
+        error = await agent.error("deleteRecords", {"table": "Tasks", "recordIds": 5})
+        assert error["code"] == "invalid_argument"
+        assert error["fieldErrors"] == [{"field": "recordIds", "message": "expected array, got number 5"}]
+        assert (await agent.error("deleteRecords", {"table": huge, "recordIds": [huge]}))["code"] == "not_found"
+    audit.close()
+    lines = [json.loads(line) for line in audit_file.read_text().splitlines()]
+    refused, unknown = lines[-2:]
+    assert (refused["tool"], refused["table"], refused["recordIds"]) == ("deleteRecords", "Tasks", [])
+    assert refused["outcome"] == "invalid_argument"
+    # Client-sent names and ids are echoed cut, not whole.
+    assert unknown["outcome"] == "not_found"
+    for echoed in [unknown["table"], *unknown["recordIds"]]:
+        assert echoed.startswith("T" * MAX_ECHO_CHARS) and len(echoed) < 2 * MAX_ECHO_CHARS, echoed

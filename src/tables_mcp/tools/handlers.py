@@ -1,0 +1,111 @@
+"""What each tool does once its arguments are validated: one method per tool, taking its typed arguments.
+
+Handlers find the table in the directory, run the table-specific checks that the generic tools'
+schemas cannot express, and call the backend. Tools that change the tables themselves (createTable,
+addColumns) reload the catalogue so that the next tools/list shows the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Record, Table, WriteProgress
+from ..query import build_list_query
+from ..schema import operators_for
+from .arguments import (
+    AddColumnsArgs,
+    CreateArgs,
+    CreateTableArgs,
+    DeleteArgs,
+    GetArgs,
+    ListArgs,
+    NoArgs,
+    PatchArgs,
+    TableArgs,
+)
+from .directory import TableDirectory
+from .specs import CallHooks, Payload
+
+
+@dataclass
+class Handlers:
+    directory: TableDirectory
+    reload: Callable[[], Awaitable[object]]  # the catalogue's forced refresh
+
+    async def list_tables(self, args: NoArgs, hooks: CallHooks) -> Payload:
+        return {
+            "tables": [
+                {"id": t.id, "name": t.name, "description": t.description, "columnCount": len(t.columns)}
+                for t in self.directory.tables
+            ]
+        }
+
+    async def describe_table(self, args: TableArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        caps = self.directory.backend.capabilities
+        columns = []
+        for col in table.columns:
+            public = col.to_public()
+            public["operators"] = list(operators_for(col, caps))
+            public["sortable"] = col.type in caps.sortable_types
+            columns.append(public)
+        schemas = self.directory.schemas(table)
+        out: Payload = {
+            "table": {"id": table.id, "name": table.name, "description": table.description, "columns": columns},
+            "createSchema": schemas.create_schema["properties"]["records"]["items"],
+            "patchSchema": schemas.patch_schema["properties"]["fields"],
+        }
+        if caps.notes:
+            out["notes"] = list(caps.notes)
+        return out
+
+    async def list_records(self, args: ListArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        backend = self.directory.backend
+        query = build_list_query(table, backend.capabilities, args.query_arguments())
+        page = await backend.list_records(table, query)
+        out: Payload = {"records": page.records, "nextCursor": page.next_cursor}
+        if page.total_count is not None:
+            out["totalCount"] = page.total_count
+        return out
+
+    async def get_record(self, args: GetArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        return {"record": await self.directory.backend.get_record(table, args.record_id)}
+
+    async def create_records(self, args: CreateArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        rows = args.records
+        self.directory.schemas(table).create.check({"records": rows}, f"Invalid records for '{table.name}'")
+        # The progress shares the hooks' list, so that a cancelled call can report what was written.
+        progress = WriteProgress(total=len(rows), sink=hooks.progress, written_ids=hooks.written_ids)
+        records: list[Record] = await self.directory.backend.create_records(table, rows, progress)
+        return {"records": records}
+
+    async def patch_record(self, args: PatchArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        self.directory.schemas(table).patch.check(
+            {"recordId": args.record_id, "fields": args.fields}, f"Invalid fields for '{table.name}'"
+        )
+        return {"record": await self.directory.backend.patch_record(table, args.record_id, args.fields)}
+
+    async def delete_records(self, args: DeleteArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        return {"deleted": await self.directory.backend.delete_records(table, args.record_ids)}
+
+    async def create_table(self, args: CreateTableArgs, hooks: CallHooks) -> Payload:
+        table = await self.directory.backend.create_table(args.name, args.description, args.columns)
+        await self.reload()
+        return {"table": _table_shape(table)}
+
+    async def add_columns(self, args: AddColumnsArgs, hooks: CallHooks) -> Payload:
+        table = self.directory.resolve_table(args.table)
+        table = await self.directory.backend.add_columns(table, args.columns)
+        await self.reload()
+        return {"table": _table_shape(table)}
+
+
+def _table_shape(table: Table) -> dict[str, Any]:
+    return {"id": table.id, "name": table.name, "columns": [c.to_public() for c in table.columns]}
