@@ -18,6 +18,7 @@ defaults are the contract's full expectations; see `Subject`'s properties):
 - `refuses_nested_filters` (default False): True where and/or trees the platform cannot express are
   refused (invalid_argument on the filter) before any request;
 - `timestamps_known` (default True): False where created_at is null;
+- `limits` (default {}): why the platform cannot hold a contract column it leaves out, for skip reasons;
 - `create_fault_status` (default 500): the status `fail_next_write` needs for a create to fail part-way.
 
 It also holds the contract's data (the SEED records, the filter cases, a batch of invalid records) and
@@ -171,7 +172,9 @@ class Subject:
         """Skip the test where the platform cannot hold a column it needs."""
         missing = [name for name in names if name not in self.columns]
         if missing:
-            pytest.skip(f"{self.name} cannot hold the column(s) {', '.join(missing)} (no such field type)")
+            limits: dict[str, str] = self._declared("limits", {})
+            why = "; ".join(f"{name}: {limits.get(name, 'no such field type')}" for name in missing)
+            pytest.skip(f"{self.name} cannot hold the column(s) the test needs ({why})")
 
     @property
     def name(self) -> str:

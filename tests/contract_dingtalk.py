@@ -84,6 +84,7 @@ class DingTalkTarget:
     required_columns: frozenset[str] = frozenset()
     refuses_nested_filters = True
     create_fault_status = 400
+    limits = {"At": "DingTalk has no TIME field type"}
     columns: dict[str, str] = {
         "Title": "TEXT",
         "Status": "SELECT",

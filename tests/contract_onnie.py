@@ -40,6 +40,7 @@ def is_record_write(request: LoggedRequest) -> bool:
 class OnnieTarget:
     backend_name = "onnie"
     columns: dict[str, str] = {col["name"]: col["type"] for col in ONNIE_TASK_COLUMNS}
+    limits = {"Due": "Onnie has no DATE type", "At": "Onnie has no TIME type"}
 
     def __init__(self, state: FakeOnnie, base_url: str) -> None:
         self.state = state

@@ -61,6 +61,11 @@ class OzariTarget:
     ids_follow_input_order = False
     case_insensitive_text = True
     timestamps_known = False
+    limits = {
+        "Tags": "an Ozari field holds one scalar, not a list",
+        "Started": "Ozari does not say the time zone of its date-times",
+        "At": "Ozari does not say the time zone of its times",
+    }
     columns: dict[str, str] = dict(COLUMN_TYPES)
 
     def __init__(self, state: FakeOzari, base_url: str) -> None:

@@ -315,6 +315,8 @@ async def test_paging_visits_every_record_exactly_once(subject: Subject) -> None
     biggest = await pages(subject.capabilities.max_page_size)
     same_ids(subject, [r["id"] for page in biggest for r in page], ids)
     assert len(biggest) == 1
+    in_pages = [r["id"] for page in plain for r in page]
+    assert [r["id"] for r in biggest[0]] == in_pages, "the default order does not depend on the page size"
 
 
 def check_cursor_refused(error: dict[str, Any]) -> None:
