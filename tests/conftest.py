@@ -16,12 +16,16 @@ from mcp.shared.memory import create_connected_server_and_client_session
 from tables_mcp.backends.base import Backend
 from tables_mcp.backends.store import is_postgres_url, open_store
 from tables_mcp.backends.store.sqlite import SqliteStore
+from tables_mcp.http import RetryPolicy
 from tables_mcp.server import build_server
 from tables_mcp.tools import Catalogue, ToolOptions
 
 from .fakes.kintone import FakeKintone, serve_fake_kintone
 from .pg import pg_dsn as pg_dsn
 from .pg import pg_schema_dsn as pg_schema_dsn
+
+# The one retry policy of the tests: the real retry logic, with waits short enough for a test.
+FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 
 TASK_COLUMNS = [
     {"name": "Title", "type": "TEXT", "required": True},

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from tables_mcp.backends.kintone import KintoneBackend
-from tables_mcp.http import RetryPolicy
 
+from .conftest import FAST_RETRY
 from .fakes.kintone import FakeKintone, LoggedRequest, serve_fake_kintone
 
-FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 # The contract's Tasks columns as the form fields of an app (the fake adds Kintone's system fields).
 KINTONE_TASK_FIELDS: dict[str, dict[str, Any]] = {
     "Title": {"type": "SINGLE_LINE_TEXT", "required": True},

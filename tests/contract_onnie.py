@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from tables_mcp.backends.onnie import OnnieBackend
-from tables_mcp.http import RetryPolicy
 
+from .conftest import FAST_RETRY
 from .fakes.onnie import FakeOnnie, LoggedRequest, serve_fake_onnie
 
-FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 # The contract's Tasks columns as Onnie columns, and the canonical type the adapter gives each.
 ONNIE_TASK_COLUMNS: list[dict[str, Any]] = [
     {"name": "Title", "type": "TEXT", "required": True},

@@ -20,11 +20,10 @@ from typing import Any
 import pytest
 
 from tables_mcp.backends.ozari import OzariBackend
-from tables_mcp.http import RetryPolicy
 
+from .conftest import FAST_RETRY
 from .fakes.ozari import FakeOzari, LoggedRequest, serve_fake_ozari
 
-FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 TOKEN = "contract-ozari-token-0123456789"
 TASKS = "Tasks"
 # The Tasks columns as fields of the fake (kind = how its database keeps them), with their labels.

@@ -23,15 +23,11 @@ from tables_mcp.http import (
     status_error,
 )
 
+from .conftest import FAST_RETRY
+
 pytestmark = pytest.mark.anyio
 
 SECRET = "tok3nS3cretValue"
-FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def mapper(failure: ErrorResponse) -> TablesError:
@@ -59,7 +55,7 @@ class Script:
         return step
 
 
-def make_client(script: Any, policy: RetryPolicy = FAST, **settings: Any) -> HttpClient:
+def make_client(script: Any, policy: RetryPolicy = FAST_RETRY, **settings: Any) -> HttpClient:
     return HttpClient(
         HttpSettings(base_url="http://fake.test", retry=policy, **settings),
         mapper,
@@ -97,7 +93,7 @@ async def test_get_is_retried_on_transient_statuses(status: int) -> None:
 async def test_retries_are_bounded_and_the_last_error_is_mapped() -> None:
     script = Script(fail(503, code="BUSY", message="overloaded"))
     error = await raises(make_client(script))
-    assert len(script.calls) == FAST.attempts
+    assert len(script.calls) == FAST_RETRY.attempts
     assert error.code is ErrorCode.UNAVAILABLE and error.retryable
     assert error.backend_code == "BUSY" and error.status == 503
 
@@ -208,14 +204,16 @@ async def test_a_failing_mapper_falls_back_to_the_status() -> None:
         raise KeyError("code")
 
     client = HttpClient(
-        HttpSettings(base_url="http://fake.test", retry=FAST), broken, transport=httpx.MockTransport(Script(fail(404)))
+        HttpSettings(base_url="http://fake.test", retry=FAST_RETRY),
+        broken,
+        transport=httpx.MockTransport(Script(fail(404))),
     )
     error = await raises(client)
     assert error.code is ErrorCode.NOT_FOUND
 
 
 async def test_misconfigured_url_is_a_backend_error_without_retry() -> None:
-    client = HttpClient(HttpSettings(base_url="ftp://fake.test", retry=FAST), mapper)
+    client = HttpClient(HttpSettings(base_url="ftp://fake.test", retry=FAST_RETRY), mapper)
     error = await raises(client)
     assert error.code is ErrorCode.BACKEND_ERROR and "misconfigured" in error.message
 
@@ -224,7 +222,7 @@ async def test_connection_refused_over_real_loopback_is_unavailable() -> None:
     with socket.socket() as sock:  # a port nobody listens on once the socket closes
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = HttpClient(HttpSettings(base_url=f"http://127.0.0.1:{port}", retry=FAST), mapper)
+    client = HttpClient(HttpSettings(base_url=f"http://127.0.0.1:{port}", retry=FAST_RETRY), mapper)
     error = await raises(client, "POST", json_body={})
     assert error.code is ErrorCode.UNAVAILABLE and error.retryable
     assert "Cannot reach" in error.message

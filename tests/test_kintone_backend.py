@@ -31,15 +31,16 @@ from tables_mcp.backends.kintone import (
 from tables_mcp.backends.kit.cursors import query_scope
 from tables_mcp.config import ConfigError
 from tables_mcp.errors import ErrorCode, TablesError
-from tables_mcp.http import ErrorResponse, RetryPolicy
+from tables_mcp.http import ErrorResponse
 from tables_mcp.model import ColumnType, ListQuery, Table
 from tables_mcp.query import build_list_query
 from tables_mcp.tools import Catalogue, ToolOptions
 from tests.fakes.kintone import FakeKintone
 
+from .conftest import FAST_RETRY
+
 pytestmark = pytest.mark.anyio
 
-FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 TOKEN = "fullToken0123456789"
 VIEW_TOKEN = "viewOnlyToken0123456"
 PASSWORD = "s3cret-Passw0rd"
@@ -87,11 +88,6 @@ TASK_FIELDS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def state(fake_kintone: tuple[FakeKintone, str]) -> FakeKintone:
     state = fake_kintone[0]
     state.reset()
@@ -111,7 +107,7 @@ def url(fake_kintone: tuple[FakeKintone, str]) -> str:
 
 
 def make(url: str, **options: Any) -> KintoneBackend:
-    settings: dict[str, Any] = {"api_tokens": [TOKEN], "app_ids": ["1"], "retry": FAST}
+    settings: dict[str, Any] = {"api_tokens": [TOKEN], "app_ids": ["1"], "retry": FAST_RETRY}
     settings.update(options)
     return KintoneBackend(url, **settings)
 
@@ -616,7 +612,7 @@ async def test_rate_limit_after_retries_is_rate_limited_with_a_retry_hint(
     error = await raises(kintone.get_record(table, "1"))
     assert (error.code, error.backend_code, error.status) == (ErrorCode.RATE_LIMITED, "GAIA_TO04", 429)
     assert error.retry_after == 1.0 and error.retryable
-    assert len(logged(state, "GET", "record")) == FAST.attempts
+    assert len(logged(state, "GET", "record")) == FAST_RETRY.attempts
 
 
 async def test_server_errors_and_malformed_bodies(kintone: KintoneBackend, state: FakeKintone) -> None:

@@ -23,17 +23,18 @@ from tables_mcp.backends.onnie import ADAPTER, OnnieBackend
 from tables_mcp.backends.onnie.columns import column_from_json
 from tables_mcp.backends.onnie.errors import map_onnie_error
 from tables_mcp.errors import ConfigError, ErrorCode, TablesError
-from tables_mcp.http import ErrorResponse, RetryPolicy
+from tables_mcp.http import ErrorResponse
 from tables_mcp.model import Column, ColumnType, Condition, ListQuery, SortKey
 from tables_mcp.tools import ToolOptions
 
-from .conftest import Agent, open_agent
+from .conftest import FAST_RETRY, Agent, open_agent
 from .fakes.onnie import BASE_PATH, FakeOnnie, serve_fake_onnie
 from .fakes.onnie.sample import PROJECT_COLUMNS, SAMPLE_FILE, TASK_COLUMNS
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, max_retry_after=2.0)
+# Retry-After up to 2 s is slept through here (the fake sends 1 s), longer ones go back to the agent.
+ONNIE_RETRY = replace(FAST_RETRY, max_retry_after=2.0)
 TASKS = "Tasks"
 
 
@@ -60,7 +61,7 @@ def url(served: tuple[FakeOnnie, str]) -> str:
 
 @asynccontextmanager
 async def agent_for(key: str, url: str, **options: Any) -> AsyncIterator[Agent]:
-    backend = OnnieBackend(key, url, retry=FAST_RETRY, **options)
+    backend = OnnieBackend(key, url, retry=ONNIE_RETRY, **options)
     await backend.open()
     try:
         async for agent in open_agent(backend, ToolOptions()):
@@ -268,7 +269,7 @@ async def test_deletes_check_every_id_then_delete_each_and_report_each_outcome(f
 async def test_a_read_only_key_reads_and_gets_permission_denied_naming_tables_write(fake: FakeOnnie, url: str) -> None:
     [record_id] = fake.add_records(TASKS, [{"Title": "keep"}])
     key = fake.add_key({"tables:read"})
-    backend = OnnieBackend(key, url, retry=FAST_RETRY)
+    backend = OnnieBackend(key, url, retry=ONNIE_RETRY)
     await backend.open()
     try:
         assert await backend.can_write() is False
@@ -291,7 +292,7 @@ async def test_a_read_only_key_reads_and_gets_permission_denied_naming_tables_wr
 
 
 async def test_can_write_is_true_for_a_read_write_key_and_writes_nothing(fake: FakeOnnie, url: str) -> None:
-    backend = OnnieBackend(fake.add_key(), url, retry=FAST_RETRY)
+    backend = OnnieBackend(fake.add_key(), url, retry=ONNIE_RETRY)
     await backend.open()
     try:
         assert await backend.can_write() is True
@@ -337,7 +338,7 @@ async def test_field_errors_come_on_the_agents_column_names_in_either_layout(
 
 async def test_a_bad_key_is_unauthenticated_and_never_echoed(fake: FakeOnnie, url: str) -> None:
     wrong = "onn_live_" + "ab" * 24
-    backend = OnnieBackend(wrong, url, retry=FAST_RETRY)
+    backend = OnnieBackend(wrong, url, retry=ONNIE_RETRY)
     with pytest.raises(TablesError) as raised:
         await backend.open()
     await backend.aclose()
@@ -446,7 +447,7 @@ async def test_filtered_pages_resume_inside_an_onnie_page_even_after_deletes(fak
 
 async def test_a_position_onnie_no_longer_accepts_asks_to_start_again(fake: FakeOnnie, url: str) -> None:
     fake.add_records(TASKS, [{"Title": f"t{i}"} for i in range(5)])
-    backend = OnnieBackend(fake.add_key(), url, retry=FAST_RETRY)
+    backend = OnnieBackend(fake.add_key(), url, retry=ONNIE_RETRY)
     await backend.open()
     try:
         [table] = [t for t in await backend.list_tables() if t.name == TASKS]

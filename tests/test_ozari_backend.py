@@ -21,17 +21,16 @@ from tables_mcp.backends.ozari import ADAPTER, OzariBackend
 from tables_mcp.backends.ozari.errors import map_ozari_error
 from tables_mcp.backends.registry import adapter
 from tables_mcp.errors import ConfigError, ErrorCode, TablesError
-from tables_mcp.http import ErrorResponse, RetryPolicy
+from tables_mcp.http import ErrorResponse
 from tables_mcp.model import ListQuery
 from tables_mcp.tools import ToolOptions
 
-from .conftest import Agent, open_agent
+from .conftest import FAST_RETRY, Agent, open_agent
 from .fakes.ozari import FakeOzari, serve_fake_ozari
 from .fakes.ozari.sample import CUSTOMER_FIELDS, CUSTOMERS, ORDER_FIELDS, ORDERS
 
 pytestmark = pytest.mark.anyio
 
-FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 TOKEN = "ozari-test-token-0123456789"
 RECORDS = "/integration/tables/tcust/records"
 
@@ -49,7 +48,7 @@ class Tenant:
         return {"OZARI_API_TOKEN": TOKEN, "OZARI_BASE_URL": self.url, **settings}
 
     def backend(self, **settings: str) -> OzariBackend:
-        return OzariBackend.from_environ(self.env(**settings), retry=FAST)
+        return OzariBackend.from_environ(self.env(**settings), retry=FAST_RETRY)
 
     def writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in self.state.requests if r.method != "GET" and "/query" not in r.path]
@@ -488,7 +487,7 @@ async def test_a_bad_token_is_unauthenticated_and_never_shown(tenant: Tenant) ->
     for token, message in (("wrong-token-value-123", "Invalid token"), (TOKEN, "Invalid token")):
         if token == TOKEN:
             tenant.state.revoke_token(TOKEN)
-        backend = OzariBackend.from_environ({**tenant.env(), "OZARI_API_TOKEN": token}, retry=FAST)
+        backend = OzariBackend.from_environ({**tenant.env(), "OZARI_API_TOKEN": token}, retry=FAST_RETRY)
         with pytest.raises(TablesError) as raised:
             await backend.open()
         await backend.aclose()
