@@ -13,13 +13,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from ...errors import ErrorCode, FieldError, TablesError, invalid_argument
+from ...errors import FieldError, TablesError, invalid_argument
 from ...model import ListQuery, Page, Record, Table
-from ..kit.cursors import CursorCodec, invalid_cursor, not_ours, query_scope
+from ..kit.cursors import CursorCodec, not_ours, position_refused, query_scope, resume_after
 from ..kit.record_filter import sort_records
 from .api import NotableApi, shape_check
 from .codec import decode_record
@@ -61,7 +59,7 @@ class Pager:
             body = {**request, "maxResults": min(MAX_PER_REQUEST, limit - len(records))}
             if token:
                 body["nextToken"] = token
-            with _position_refused(token):
+            with position_refused("DingTalk", token):
                 answer = await self.api.list_records(table.id, body)
             with shape_check("ListRecords"):
                 records += [decode_record(table, raw, fields) for raw in answer["records"]]
@@ -78,7 +76,7 @@ class Pager:
         if more is not None:
             raise _too_many_to_sort(table, self.max_scan)
         ordered = sort_records(records, query.sort)
-        start = _resume_at(ordered, state) if state is not None else 0
+        start = resume_after(ordered, state) if state is not None else 0
         shown = ordered[start : start + limit]
         end = start + len(shown)
         following = self.codec.encode(scope, {"m": "s", "o": end, "a": shown[-1]["id"]}) if end < len(ordered) else None
@@ -99,32 +97,6 @@ def _next_token(state: dict[str, Any]) -> str:
     if state.get("m") != "t" or not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
         raise not_ours()
     return token
-
-
-def _resume_at(ordered: list[Record], state: dict[str, Any]) -> int:
-    """Where a sorted listing goes on: after the last record returned, found again if records moved."""
-    offset, last = state.get("o"), state.get("a")
-    if state.get("m") != "s" or type(offset) is not int or offset < 1 or not isinstance(last, str):
-        raise not_ours()
-    if offset <= len(ordered) and ordered[offset - 1]["id"] == last:
-        return offset
-    for position, record in enumerate(ordered):
-        if record["id"] == last:
-            return position + 1
-    return min(offset, len(ordered))  # the last record returned is gone: its offset is the best position left
-
-
-@contextmanager
-def _position_refused(token: str | None) -> Iterator[None]:
-    """DingTalk refusing the nextToken a cursor holds (expired, say): the agent must restart without the cursor."""
-    try:
-        yield
-    except TablesError as exc:
-        if token is not None and exc.code is ErrorCode.INVALID_ARGUMENT:
-            raise invalid_cursor(
-                f"DingTalk no longer accepts the position this cursor holds ({exc.message})."
-            ) from None
-        raise
 
 
 def _too_many_to_sort(table: Table, max_scan: int) -> TablesError:

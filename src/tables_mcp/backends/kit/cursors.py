@@ -26,11 +26,12 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from ...errors import FieldError, TablesError, invalid_argument
-from ...model import BoolGroup, FilterNode, ListQuery
+from ...errors import ErrorCode, FieldError, TablesError, invalid_argument
+from ...model import BoolGroup, FilterNode, ListQuery, Record
 
 CURSOR_VERSION = 1
 TAG_BYTES = 16
@@ -109,3 +110,31 @@ class CursorCodec:
 
     def _tag(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+@contextmanager
+def position_refused(platform: str, position: str | None) -> Iterator[None]:
+    """The platform refusing a position a cursor holds (its page token expired, say): a cursor the agent
+    must restart without, not an argument of its own to fix."""
+    try:
+        yield
+    except TablesError as exc:
+        if position is not None and exc.code is ErrorCode.INVALID_ARGUMENT:
+            raise invalid_cursor(
+                f"{platform} no longer accepts the position this cursor holds ({exc.message})."
+            ) from None
+        raise
+
+
+def resume_after(ordered: Sequence[Record], state: Mapping[str, Any]) -> int:
+    """Where a listing sorted by tables-mcp goes on: after the last record returned (state "a", at offset "o",
+    mode "m" = "s"), found again if records moved since."""
+    offset, last = state.get("o"), state.get("a")
+    if state.get("m") != "s" or type(offset) is not int or offset < 1 or not isinstance(last, str):
+        raise not_ours()
+    if offset <= len(ordered) and ordered[offset - 1]["id"] == last:
+        return offset
+    for position, record in enumerate(ordered):
+        if record["id"] == last:
+            return position + 1
+    return min(offset, len(ordered))  # the last record returned is gone: its offset is the best position left

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ErrorCode, FieldError, TablesError, invalid_argument
+from ...errors import FieldError, TablesError, invalid_argument
 from ...model import ListQuery, Page, Record, Table
-from ..kit.cursors import CursorCodec, invalid_cursor, not_ours, query_scope
+from ..kit.cursors import CursorCodec, not_ours, position_refused, query_scope, resume_after
 from ..kit.record_filter import matches, sort_records
 from .api import OnnieApi, RecordsPage
 from .codec import decode_record
@@ -120,7 +118,7 @@ class Pager:
         if query.filter is not None:
             records = [record for record in records if matches(query.filter, record["fields"])]
         ordered = sort_records(records, query.sort)
-        start = _resume_at(ordered, state) if state else 0
+        start = resume_after(ordered, state) if state else 0
         shown = ordered[start : start + limit]
         end = start + len(shown)
         following = None
@@ -141,7 +139,7 @@ class Pager:
             onnie_cursor = page.next_cursor
 
     async def _fetch(self, table: Table, limit: int, onnie_cursor: str | None) -> RecordsPage:
-        with _onnie_cursor_refused(onnie_cursor):
+        with position_refused("Onnie", onnie_cursor):
             return await self.api.records_page(table.id, limit, onnie_cursor)
 
 
@@ -177,32 +175,6 @@ def _read_scan(state: dict[str, Any]) -> _Scan:
     if not all(isinstance(item, str) and len(item) == DIGEST_CHARS for item in returned):
         raise not_ours()
     return _Scan(cursor, list(returned))
-
-
-def _resume_at(ordered: list[Record], state: dict[str, Any]) -> int:
-    """Where a sorted listing goes on: after the last record returned, found again if records moved."""
-    offset, last = state.get("o"), state.get("a")
-    if state.get("m") != "s" or not isinstance(offset, int) or isinstance(offset, bool) or offset < 1:
-        raise not_ours()
-    if not isinstance(last, str):
-        raise not_ours()
-    if offset <= len(ordered) and ordered[offset - 1]["id"] == last:
-        return offset
-    for position, record in enumerate(ordered):
-        if record["id"] == last:
-            return position + 1
-    return min(offset, len(ordered))  # the last record returned is gone: the offset is the best position left
-
-
-@contextmanager
-def _onnie_cursor_refused(onnie_cursor: str | None) -> Iterator[None]:
-    """Onnie refusing a position our cursor holds (expired, say) is a cursor the agent must restart without."""
-    try:
-        yield
-    except TablesError as exc:
-        if onnie_cursor is not None and exc.code is ErrorCode.INVALID_ARGUMENT:
-            raise invalid_cursor(f"Onnie no longer accepts the position this cursor holds ({exc.message}).") from None
-        raise
 
 
 def _too_many_to_sort(table: Table, max_scan: int) -> TablesError:
