@@ -69,7 +69,6 @@ import socket
 import struct
 import sys
 import threading
-import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -86,6 +85,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from .serving import serve_in_thread
 
 __all__ = [
     "ALL_PERMISSIONS",
@@ -2292,26 +2293,8 @@ def build_app(state: FakeKintone) -> Starlette:
 @contextlib.contextmanager
 def serve_fake_kintone(state: FakeKintone, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serves ``state`` with uvicorn in a daemon thread; yields the base URL (``http://127.0.0.1:<port>``)."""
-    # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP; without it
-    # every keep-alive request waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(build_app(state), log_level="warning", http="h11", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-kintone")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake kintone server did not start")
-            time.sleep(0.005)
-        yield f"http://{host}:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(build_app(state), "kintone", host=host, port=port) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------------------------

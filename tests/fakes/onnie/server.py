@@ -7,8 +7,6 @@ import contextlib
 import json
 import socket
 import struct
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..serving import serve_in_thread
 from .api import BASE_PATH, handle, route_of
 from .errors import OnnieError, not_found, rate_limited, server_error
 from .state import FakeOnnie, Fault
@@ -136,18 +135,5 @@ def serve_fake_onnie(state: FakeOnnie, *, host: str = "127.0.0.1", port: int = 0
 
     e.g. ``http://127.0.0.1:54321/api/public/v1``, the value ``ONNIE_BASE_URL`` takes.
     """
-    sock = bound_socket(host, port)
-    server = uvicorn_server(state)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-onnie")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Onnie server did not start")
-            time.sleep(0.005)
-        yield f"http://{host}:{sock.getsockname()[1]}{BASE_PATH}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(build_app(state), "onnie", host=host, port=port) as url:
+        yield f"{url}{BASE_PATH}"

@@ -11,18 +11,16 @@ import contextlib
 import json
 import socket
 import struct
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..serving import serve_in_thread
 from .errors import OzariError
 from .handlers import dispatch
 from .state import FakeOzari, Fault, LoggedRequest
@@ -142,23 +140,5 @@ def build_app(state: FakeOzari) -> Starlette:
 @contextlib.contextmanager
 def serve_fake_ozari(state: FakeOzari, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serves ``state`` with uvicorn in a daemon thread; yields the base URL (``http://127.0.0.1:<port>``)."""
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it every
-    # keep-alive request waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(build_app(state), log_level="warning", http="h11", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-ozari")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Ozari server did not start")
-            time.sleep(0.005)
-        yield f"http://{host}:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(build_app(state), "ozari", host=host, port=port) as url:
+        yield url
