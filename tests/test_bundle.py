@@ -24,8 +24,8 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tables_mcp.backends.kintone import KintoneBackend
-from tables_mcp.config import ConfigError, known_env_names
+from tables_mcp.backends.registry import BACKENDS, adapter
+from tables_mcp.config import known_env_names
 
 from .conftest import TASK_COLUMNS
 
@@ -185,34 +185,23 @@ def test_manifest_version_is_the_package_version() -> None:
 
 
 def test_manifest_env_uses_only_names_the_server_reads() -> None:
+    """Every variable the bundle passes is one tables-mcp or a registered platform's settings read:
+    a name they do not know would stop the server at start (unknown prefixed variables are refused)."""
     env: dict[str, str] = MANIFEST["server"]["mcp_config"]["env"]
-
-    class Recorder(dict[str, str]):
-        def __init__(self) -> None:
-            super().__init__()
-            self.read: set[str] = set()
-
-        def get(self, key: str, default: Any = None) -> Any:
-            self.read.add(key)
-            return super().get(key, default)
-
-    environ = Recorder()
-    with pytest.raises(ConfigError):  # no base URL; only the names it looked up matter here
-        KintoneBackend.from_env(environ)
-    kintone_names = environ.read
-    assert {"KINTONE_BASE_URL", "KINTONE_API_TOKEN"} <= kintone_names
-
-    ours = {name for name in env if name.startswith(("TABLES_MCP_", "KINTONE_"))}
-    assert ours == {name for name in env if name != "PYTHONPATH"}
-    assert {name for name in ours if name.startswith("TABLES_MCP_")} <= known_env_names()
-    assert {name for name in ours if name.startswith("KINTONE_")} == kintone_names
-    assert {
-        "TABLES_MCP_BACKEND",
-        "TABLES_MCP_DB",
-        "TABLES_MCP_READ_ONLY",
-        "TABLES_MCP_TABLES",
-        "TABLES_MCP_TOOL_MODE",
-    } <= ours
+    ours = {name for name in env if name != "PYTHONPATH"}
+    tables_mcp = {name for name in ours if name.startswith("TABLES_MCP_")}
+    assert tables_mcp <= known_env_names()
+    assert {"TABLES_MCP_BACKEND", "TABLES_MCP_DB", "TABLES_MCP_READ_ONLY", "TABLES_MCP_TABLES"} <= tables_mcp
+    platform_names = ours - tables_mcp
+    for name, entry in BACKENDS.items():
+        if entry.env_prefix is None:
+            continue
+        passed = {key for key in platform_names if key.startswith(entry.env_prefix)}
+        settings = adapter(name).settings
+        assert settings is not None, f"{name} declares its settings class"
+        assert passed and passed <= set(settings.known_names()), (name, passed - set(settings.known_names()))
+        platform_names -= passed
+    assert not platform_names, f"variables no backend reads: {platform_names}"
 
 
 def test_user_config_and_env_refer_to_each_other() -> None:
