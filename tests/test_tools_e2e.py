@@ -398,3 +398,26 @@ async def test_writes_with_arguments_of_the_wrong_shape_are_refused_and_audited(
     assert unknown["outcome"] == "not_found"
     for echoed in [unknown["table"], *unknown["recordIds"]]:
         assert echoed.startswith("T" * MAX_ECHO_CHARS) and len(echoed) < 2 * MAX_ECHO_CHARS, echoed
+
+
+async def test_a_table_another_server_just_created_is_found_at_once(db_path: Path) -> None:
+    """Two servers on one store: a table created through one is usable on the other straight away, although
+    the other's schema cache would only look again after its TTL (here a minute)."""
+    stores = [SqliteStore(db_path), SqliteStore(db_path)]
+    for store in stores:
+        await store.open()
+    try:
+        slow = ToolOptions(schema_ttl=60.0)
+        async for reader in open_agent(stores[0], slow):
+            assert (await reader.ok("listTables"))["tables"] == []
+            async for writer in open_agent(stores[1], slow):
+                await writer.ok("createTable", {"name": "Fresh", "columns": [{"name": "A", "type": "TEXT"}]})
+                await writer.ok("createRecords", {"table": "Fresh", "records": [{"A": "x"}]})
+            listed = await reader.ok("listRecords", {"table": "Fresh"})
+            assert [record["fields"] for record in listed["records"]] == [{"A": "x"}]
+            assert "createRecords_Fresh" in await reader.tools(), "the reload also brings the table's own tools"
+            error = await reader.error("listRecords", {"table": "Nope"})
+            assert error["code"] == "not_found" and error["fieldErrors"][0]["allowed"] == ["Fresh"]
+    finally:
+        for store in stores:
+            await store.aclose()

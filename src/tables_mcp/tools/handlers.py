@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ErrorCode, TablesError
 from ..model import Record, Table, WriteProgress
 from ..query import build_list_query
 from ..schema import operators_for
@@ -34,6 +35,18 @@ class Handlers:
     directory: TableDirectory
     reload: Callable[[], Awaitable[object]]  # the catalogue's forced refresh
 
+    async def _table(self, ref: str) -> Table:
+        """The table named by `ref` (id or name). A miss reloads the catalogue once before answering not_found:
+        another server on the same store, or the platform's own UI, may have created it a moment ago, and the
+        schema cache would otherwise deny it for up to its TTL."""
+        try:
+            return self.directory.resolve_table(ref)
+        except TablesError as exc:
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+        await self.reload()
+        return self.directory.resolve_table(ref)
+
     async def list_tables(self, args: NoArgs, hooks: CallHooks) -> Payload:
         return {
             "tables": [
@@ -43,7 +56,7 @@ class Handlers:
         }
 
     async def describe_table(self, args: TableArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         caps = self.directory.backend.capabilities
         columns = []
         for col in table.columns:
@@ -62,7 +75,7 @@ class Handlers:
         return out
 
     async def list_records(self, args: ListArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         backend = self.directory.backend
         query = build_list_query(table, backend.capabilities, args.query_arguments())
         page = await backend.list_records(table, query)
@@ -72,11 +85,11 @@ class Handlers:
         return out
 
     async def get_record(self, args: GetArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         return {"record": await self.directory.backend.get_record(table, args.record_id)}
 
     async def create_records(self, args: CreateArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         rows = args.records
         self.directory.schemas(table).create.check({"records": rows}, f"Invalid records for '{table.name}'")
         # The progress shares the hooks' list, so that a cancelled call can report what was written.
@@ -85,14 +98,14 @@ class Handlers:
         return {"records": records}
 
     async def patch_record(self, args: PatchArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         self.directory.schemas(table).patch.check(
             {"recordId": args.record_id, "fields": args.fields}, f"Invalid fields for '{table.name}'"
         )
         return {"record": await self.directory.backend.patch_record(table, args.record_id, args.fields)}
 
     async def delete_records(self, args: DeleteArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         return {"deleted": await self.directory.backend.delete_records(table, args.record_ids)}
 
     async def create_table(self, args: CreateTableArgs, hooks: CallHooks) -> Payload:
@@ -101,7 +114,7 @@ class Handlers:
         return {"table": _table_shape(table)}
 
     async def add_columns(self, args: AddColumnsArgs, hooks: CallHooks) -> Payload:
-        table = self.directory.resolve_table(args.table)
+        table = await self._table(args.table)
         table = await self.directory.backend.add_columns(table, args.columns)
         await self.reload()
         return {"table": _table_shape(table)}
