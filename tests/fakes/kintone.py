@@ -65,8 +65,6 @@ import functools
 import json
 import re
 import secrets
-import socket
-import struct
 import sys
 import threading
 import uuid
@@ -83,10 +81,9 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
-from .serving import serve_in_thread
+from .serving import catch_all_app, reset_connection, serve_in_thread
 
 __all__ = [
     "ALL_PERMISSIONS",
@@ -2188,7 +2185,6 @@ _ENDPOINTS: dict[tuple[str, str], Callable[[_Call], dict[str, Any]]] = {
 # --------------------------------------------------------------------------------------------
 
 _JSON_MEDIA_TYPE = "application/json;charset=utf-8"
-_RAW_SEND = "fake_kintone.raw_send"
 
 
 def _json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -2213,22 +2209,10 @@ def _dispatch(state: FakeKintone, request: Request, body: bytes) -> dict[str, An
     return handler(_Call(state, principal, int(match[1]) if match[1] else None, params))
 
 
-async def _reset_connection(scope: Scope) -> None:
-    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
-    transport = getattr(getattr(scope.get(_RAW_SEND), "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (see serve_fake_kintone)")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
-
-
 async def _fault_response(fault: _Fault, scope: Scope, lang: Lang) -> Response:
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
     if fault.kind == "reset":
-        await _reset_connection(scope)
+        await reset_connection(scope)
         return Response(status_code=500)  # never delivered: the connection is gone
     if fault.kind == "malformed":
         return Response(b'{"records": [{"$id": ', fault.malformed_status, headers, _JSON_MEDIA_TYPE)
@@ -2272,22 +2256,13 @@ async def _admitted(state: FakeKintone, request: Request, body: bytes, lang: Lan
         return _error_response(error, lang)
 
 
-class _FakeKintoneApp(Starlette):
-    """Starlette that keeps the server's own ``send`` in the scope so a fault can reset the socket."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_RAW_SEND] = send
-        await super().__call__(scope, receive, send)
-
-
 def build_app(state: FakeKintone) -> Starlette:
     """The ASGI app serving ``state`` under ``/k/...``."""
 
     async def endpoint(request: Request) -> Response:
         return await _serve(state, request)
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return _FakeKintoneApp(routes=[Route("/k/{rest:path}", endpoint, methods=methods)])
+    return catch_all_app(endpoint, "/k/{rest:path}")
 
 
 @contextlib.contextmanager

@@ -1,15 +1,23 @@
-"""Serving a fake platform: uvicorn in a daemon thread on a loopback socket, shared by every fake."""
+"""Serving a fake platform, shared by every fake: uvicorn in a daemon thread on a loopback socket, an app that
+sends every request to the fake, and the connection reset its fault switches use."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
+import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 
 @contextlib.contextmanager
@@ -34,3 +42,32 @@ def serve_in_thread(app: Any, name: str, *, host: str = "127.0.0.1", port: int =
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+RAW_SEND = "fake.raw_send"
+
+
+class _ResettableApp(Starlette):
+    """Starlette that keeps the server's own ``send`` in the scope, so that a fault can reset the socket."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
+def catch_all_app(serve: Callable[[Request], Awaitable[Response]], path: str = "/{rest:path}") -> Starlette:
+    """An app sending every method on `path` to `serve` (each fake dispatches and answers errors itself)."""
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return _ResettableApp(routes=[Route(path, serve, methods=methods)])
+
+
+async def reset_connection(scope: Scope) -> None:
+    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
+    transport = getattr(getattr(scope.get(RAW_SEND), "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (serve the fake with serve_in_thread)")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected

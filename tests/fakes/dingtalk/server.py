@@ -10,24 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-import struct
 from collections.abc import Iterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from ..serving import serve_in_thread
+from ..serving import catch_all_app, reset_connection, serve_in_thread
 from .api import dispatch
 from .errors import DingTalkError, new_request_id
 from .state import FakeDingTalk, Fault
 
 _JSON = "application/json;charset=utf-8"
-_RAW_SEND = "fake_dingtalk.raw_send"
 
 
 def _json_response(status: int, payload: Any, request_id: str) -> Response:
@@ -57,18 +52,6 @@ def _fault_response(fault: Fault) -> Response:
     )
 
 
-async def _reset_connection(scope: Scope) -> None:
-    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
-    transport = getattr(getattr(scope.get(_RAW_SEND), "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (see serve_fake_dingtalk)")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
-
-
 async def _serve(state: FakeDingTalk, request: Request) -> Response:
     """Latency, then a fault or the API; a lost answer applies the request and then drops the connection."""
     body = await request.body()
@@ -79,19 +62,11 @@ async def _serve(state: FakeDingTalk, request: Request) -> Response:
     if fault is not None and fault.kind in ("reset", "lost_answer"):
         if fault.kind == "lost_answer":
             _answer(state, request, body)  # applied; its answer is never sent
-        await _reset_connection(request.scope)
+        await reset_connection(request.scope)
         return Response(status_code=500)  # never delivered: the connection is gone
     response = _answer(state, request, body) if fault is None else _fault_response(fault)
     entry.status = response.status_code
     return response
-
-
-class _FakeDingTalkApp(Starlette):
-    """Starlette that keeps the server's own ``send`` in the scope so a fault can reset the socket."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_RAW_SEND] = send
-        await super().__call__(scope, receive, send)
 
 
 def build_app(state: FakeDingTalk) -> Starlette:
@@ -100,8 +75,7 @@ def build_app(state: FakeDingTalk) -> Starlette:
     async def endpoint(request: Request) -> Response:
         return await _serve(state, request)
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return _FakeDingTalkApp(routes=[Route("/{rest:path}", endpoint, methods=methods)])
+    return catch_all_app(endpoint, "/{rest:path}")
 
 
 @contextlib.contextmanager

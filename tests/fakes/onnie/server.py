@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,16 +13,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from ..serving import serve_in_thread
+from ..serving import catch_all_app, reset_connection, serve_in_thread
 from .api import BASE_PATH, handle, route_of
 from .errors import OnnieError, not_found, rate_limited, server_error
 from .state import FakeOnnie, Fault
 
 _JSON = "application/json"
-_RAW_SEND = "fake_onnie.raw_send"
 _TRUNCATED = b'{"records": [{"id": "0b1e'
 _PROXY_PAGE = "<html><head><title>{0}</title></head><body><h1>{0} Bad Gateway</h1></body></html>"
 
@@ -34,18 +30,6 @@ def _json_response(status: int, payload: Any, headers: dict[str, str] | None = N
 
 def _error_response(state: FakeOnnie, error: OnnieError) -> Response:
     return _json_response(error.status, error.body(state.error_layout), error.headers)
-
-
-async def _reset_connection(scope: Scope) -> None:
-    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
-    transport = getattr(getattr(scope.get(_RAW_SEND), "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (see serve_fake_onnie)")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
 
 
 def _fault_response(state: FakeOnnie, fault: Fault) -> Response:
@@ -84,25 +68,17 @@ async def _serve(state: FakeOnnie, request: Request) -> Response:
     if delay > 0:
         await asyncio.sleep(delay)
     if fault is not None and fault.kind == "reset":
-        await _reset_connection(request.scope)
+        await reset_connection(request.scope)
         return Response(status_code=500)  # never delivered: the connection is gone
     if fault is not None and fault.kind in ("status", "malformed"):
         response = _fault_response(state, fault)
     else:
         response = _applied(state, request, route, body)
     if fault is not None and fault.kind == "lose_answer":
-        await _reset_connection(request.scope)
+        await reset_connection(request.scope)
         return Response(status_code=500)  # never delivered, though the write was applied
     entry.status = response.status_code
     return response
-
-
-class _FakeOnnieApp(Starlette):
-    """Starlette that keeps the server's own ``send`` in the scope so a fault can reset the socket."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_RAW_SEND] = send
-        await super().__call__(scope, receive, send)
 
 
 def build_app(state: FakeOnnie) -> Starlette:
@@ -111,8 +87,7 @@ def build_app(state: FakeOnnie) -> Starlette:
     async def endpoint(request: Request) -> Response:
         return await _serve(state, request)
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    return _FakeOnnieApp(routes=[Route("/{rest:path}", endpoint, methods=methods)])
+    return catch_all_app(endpoint, "/{rest:path}")
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
@@ -125,7 +100,7 @@ def bound_socket(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_server(state: FakeOnnie) -> uvicorn.Server:
-    # http="h11": the reset faults need its transport (see _reset_connection).
+    # http="h11": the reset faults need its transport (see serving.reset_connection).
     return uvicorn.Server(uvicorn.Config(build_app(state), log_level="warning", http="h11", lifespan="off"))
 
 

@@ -9,25 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-import struct
 from collections.abc import Iterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from ..serving import serve_in_thread
+from ..serving import catch_all_app, reset_connection, serve_in_thread
 from .errors import OzariError
 from .handlers import dispatch
 from .state import FakeOzari, Fault, LoggedRequest
 
 _JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 _SERVER_HEADERS = {"X-Powered-By": "Express"}
-_RAW_SEND = "fake_ozari.raw_send"
 _MALFORMED_BODY = b'{"success":true,"table":"tcust","records":[{"fid":'
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 
@@ -49,18 +44,6 @@ def _loggable(body: bytes) -> Any:
 def _log_entry(request: Request, body: bytes) -> LoggedRequest:
     headers = {key: "REDACTED" if key in _SECRET_HEADERS else value for key, value in request.headers.items()}
     return LoggedRequest(request.method, request.url.path, dict(request.query_params), _loggable(body), headers)
-
-
-async def _reset_connection(scope: Scope) -> None:
-    """Drops the TCP connection with a reset (SO_LINGER 0), using uvicorn's h11 transport."""
-    transport = getattr(getattr(scope.get(_RAW_SEND), "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("a connection reset needs uvicorn's h11 protocol (see serve_fake_ozari)")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    await asyncio.sleep(0.01)  # let connection_lost mark the request cycle disconnected
 
 
 # What an ``error`` fault with a 4xx status answers: the API's envelope with the documented message (errors.md).
@@ -107,7 +90,7 @@ async def _serve(state: FakeOzari, request: Request) -> Response:
     if fault is not None and fault.kind == "latency":
         await asyncio.sleep(fault.delay_s)
     if fault is not None and fault.kind == "reset":
-        await _reset_connection(request.scope)
+        await reset_connection(request.scope)
         return Response(status_code=500)  # never delivered: the connection is gone
     if fault is not None and fault.kind in ("error", "malformed"):
         response = _fault_answer(fault)
@@ -115,16 +98,8 @@ async def _serve(state: FakeOzari, request: Request) -> Response:
         response = _api_answer(state, request, body)
     entry.status = response.status_code
     if fault is not None and fault.kind == "lost":
-        await _reset_connection(request.scope)
+        await reset_connection(request.scope)
     return response
-
-
-class _FakeOzariApp(Starlette):
-    """Starlette that keeps the server's own ``send`` in the scope so a fault can reset the socket."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_RAW_SEND] = send
-        await super().__call__(scope, receive, send)
 
 
 def build_app(state: FakeOzari) -> Starlette:
@@ -133,8 +108,7 @@ def build_app(state: FakeOzari) -> Starlette:
     async def endpoint(request: Request) -> Response:
         return await _serve(state, request)
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    return _FakeOzariApp(routes=[Route("/{rest:path}", endpoint, methods=methods)])
+    return catch_all_app(endpoint, "/{rest:path}")
 
 
 @contextlib.contextmanager
