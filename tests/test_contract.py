@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tables_mcp.backends.base import RecordDeleter, TableEditor
 from tables_mcp.model import ALL_OPERATORS, ColumnType
 from tables_mcp.tools import ToolOptions
 
@@ -74,6 +75,9 @@ async def test_tool_catalogue_follows_the_capabilities(subject: Subject) -> None
     common |= {"patchRecord"} if caps.patch else set()
     table_tools = {"createTable", "addColumns"} if caps.create_table else set()
     assert set(tools) == common | {"createRecords_Tasks"} | table_tools
+    # An optional ability is declared and implemented together: no method that only raises "unsupported".
+    assert isinstance(subject.backend.inner, TableEditor) is caps.create_table
+    assert isinstance(subject.backend.inner, RecordDeleter) is caps.delete
     for name in ("listTables", "describeTable", "getRecord", "listRecords"):
         assert tools[name].annotations.readOnlyHint is True, name
     if caps.delete:

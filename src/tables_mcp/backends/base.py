@@ -1,15 +1,20 @@
-"""The Backend protocol every adapter implements, in canonical model terms.
+"""The Backend protocol every adapter implements, in canonical model terms, and the optional abilities.
 
 Arguments reaching a backend are already validated against the table's schemas; a backend maps
 its platform's failures to `TablesError` and never lets another exception type escape.
+
+Abilities only some platforms have are separate protocols, declared in the backend's `Capabilities`:
+a backend without one has no such method at all (rather than one that raises), and the tools that
+need it are not registered. `table_editor` and `record_deleter` hand a tool the ability, or refuse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from ..errors import unsupported
 from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
 from .kit.settings import PlatformSettings
 
@@ -50,11 +55,35 @@ class Backend(Protocol):
 
     async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record: ...
 
-    async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]: ...
+
+@runtime_checkable
+class TableEditor(Protocol):
+    """Creates tables and adds columns; declared by `Capabilities.create_table`."""
 
     async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table: ...
 
     async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table: ...
+
+
+@runtime_checkable
+class RecordDeleter(Protocol):
+    """Deletes records; declared by `Capabilities.delete`."""
+
+    async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
+        """Delete the records; raise TablesError with `written` (deleted) / `failed` set if only some were."""
+        ...
+
+
+def table_editor(backend: Backend) -> TableEditor:
+    if backend.capabilities.create_table and isinstance(backend, TableEditor):
+        return backend
+    raise unsupported(f"The {backend.name} backend cannot create tables or add columns; they are made on the platform.")
+
+
+def record_deleter(backend: Backend) -> RecordDeleter:
+    if backend.capabilities.delete and isinstance(backend, RecordDeleter):
+        return backend
+    raise unsupported(f"The {backend.name} backend cannot delete records; nothing was deleted.")
 
 
 @dataclass(frozen=True)

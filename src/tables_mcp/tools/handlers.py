@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.base import record_deleter, table_editor
 from ..errors import ErrorCode, TablesError
 from ..model import Record, Table, WriteProgress
 from ..query import build_list_query
@@ -106,16 +107,16 @@ class Handlers:
 
     async def delete_records(self, args: DeleteArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)
-        return {"deleted": await self.directory.backend.delete_records(table, args.record_ids)}
+        return {"deleted": await record_deleter(self.directory.backend).delete_records(table, args.record_ids)}
 
     async def create_table(self, args: CreateTableArgs, hooks: CallHooks) -> Payload:
-        table = await self.directory.backend.create_table(args.name, args.description, args.columns)
+        table = await table_editor(self.directory.backend).create_table(args.name, args.description, args.columns)
         await self.reload()
         return {"table": _table_shape(table)}
 
     async def add_columns(self, args: AddColumnsArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)
-        table = await self.directory.backend.add_columns(table, args.columns)
+        table = await table_editor(self.directory.backend).add_columns(table, args.columns)
         await self.reload()
         return {"table": _table_shape(table)}
 

@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ErrorCode, TablesError, not_found, unsupported
-from ...model import Capabilities, ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from ...errors import ErrorCode, TablesError, not_found
+from ...model import Capabilities, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
 from ..kit.schema_cache import SchemaCache
@@ -148,12 +148,6 @@ class DingTalkBackend:
             tables = [table_from_sheet(sheet, found) for sheet, found in zip(listed, all_fields, strict=True)]
         shape = json.dumps([listed, all_fields], sort_keys=True, ensure_ascii=False, default=str)
         return _Schema(tables, hashlib.sha256(shape.encode()).hexdigest()[:16])
-
-    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("DingTalk sheets are created and changed in DingTalk itself; tables-mcp cannot create them.")
-
-    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("DingTalk fields are changed in DingTalk itself; tables-mcp cannot add them.")
 
     # -- reading records -------------------------------------------------------------------------------------
 

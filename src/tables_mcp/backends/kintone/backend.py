@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 
-from ...errors import ConfigError, ErrorCode, TablesError, not_found, unsupported
+from ...errors import ConfigError, ErrorCode, TablesError, not_found
 from ...http import RetryPolicy
-from ...model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from ...model import Capabilities, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
 from .api import KintoneApi
@@ -217,12 +217,6 @@ class KintoneBackend:
             apps += batch
             if len(batch) < 100:
                 return apps
-
-    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("Kintone apps are created and changed in Kintone itself; tables-mcp cannot create them.")
-
-    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("Kintone fields are changed in the app's form settings; tables-mcp cannot add them.")
 
     # -- reading records -------------------------------------------------------------------------
 

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ...errors import ErrorCode, FieldError, TablesError, not_found, unsupported
+from ...errors import ErrorCode, FieldError, TablesError, not_found
 from ...http import HttpClient, HttpSettings, RetryPolicy
-from ...model import ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
 from ..kit.schema_cache import SchemaCache
@@ -142,12 +142,6 @@ class OnnieBackend:
             return self._write_allowed
         self._write_allowed = True
         return True
-
-    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("Onnie tables are created and changed in Onnie itself; its API cannot create them.")
-
-    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("Onnie columns are changed in Onnie itself; its API cannot add them.")
 
     # -- reading records ---------------------------------------------------------------------------
 

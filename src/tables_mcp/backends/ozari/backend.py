@@ -34,9 +34,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ...errors import ConfigError, ErrorCode, TablesError, not_found, unsupported
+from ...errors import ConfigError, ErrorCode, TablesError, not_found
 from ...http import RetryPolicy
-from ...model import ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, not_ours, query_scope, store_key
 from ..kit.schema_cache import SchemaCache
@@ -147,12 +147,6 @@ class OzariBackend:
         shape = [table.model_dump(mode="json") for table in tables]
         digest = hashlib.sha256(json.dumps(shape, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
         return _Schema(tables, digest[:16])
-
-    async def create_table(self, name: str, description: str | None, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("Ozari tables are defined in Modular 365; its Integration API cannot create them.")
-
-    async def add_columns(self, table: Table, columns: list[ColumnSpec]) -> Table:
-        raise unsupported("Ozari fields are defined in Modular 365; its Integration API cannot add them.")
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -307,11 +301,6 @@ class OzariBackend:
         except TablesError as exc:
             message = f"Record {record_id} was changed, but reading it back failed: {exc.message}"
             raise replace(exc, message=message) from None
-
-    async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
-        raise unsupported(
-            "Ozari's Integration API cannot delete records; nothing was deleted. Records are deleted in Modular 365."
-        )
 
 
 def _may_have_been_written(exc: TablesError) -> bool:
