@@ -15,14 +15,16 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import anyio
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 
 from . import __version__
 from .audit import AuditLog
 from .backends.base import Backend
-from .backends.registry import BACKENDS, adapter
+from .backends.registry import adapter
 from .config import ConfigError, Settings, load_settings, tool_options
 from .doctor import run_doctor
 from .errors import TablesError
@@ -33,31 +35,44 @@ from .transports import HttpOptions, is_loopback, serve_http
 log = logging.getLogger("tables_mcp")
 
 
-# Flags shared by every command; each also reads TABLES_MCP_<FLAG> (see config.Settings).
-FLAGS: list[tuple[str, dict[str, Any]]] = [
-    ("--backend", {"choices": list(BACKENDS), "help": "tables backend; each platform reads its own variables"}),
-    ("--db", {"help": "embedded store: a SQLite file path or a postgresql:// URL"}),
-    ("--transport", {"choices": ["stdio", "sse", "http"], "help": "MCP transport (default stdio)"}),
-    ("--host", {"help": "HTTP transports: address to listen on (default 127.0.0.1)"}),
-    ("--port", {"type": int, "help": "HTTP transports: port (default 8000)"}),
-    ("--stateless", {"action": "store_const", "const": True, "help": "streamable HTTP without sessions"}),
-    ("--allowed-hosts", {"help": "extra Host names accepted over HTTP (comma-separated), e.g. behind a proxy"}),
-    ("--max-concurrency", {"type": int, "help": "tool calls run at once; more wait, then get a retryable error"}),
-    ("--request-timeout", {"type": float, "help": "seconds a read may take (default 60)"}),
-    ("--max-body-bytes", {"type": int, "help": "largest HTTP request body (default 10 MiB)"}),
-    ("--audit-log", {"help": "file for the JSON-lines audit log of writes (default: stderr)"}),
-    ("--read-only", {"action": "store_const", "const": True, "help": "register no write tools at all"}),
-    ("--tables", {"help": "comma-separated table ids or names to expose (default: all)"}),
-    ("--disable-tools", {"help": "comma-separated tool names to leave out"}),
-    ("--tool-mode", {"choices": ["auto", "generic", "per-table"], "help": "per-table tools or generic ones"}),
-    ("--per-table-limit", {"type": int, "help": "auto mode: per-table tools up to this many tables (10)"}),
-    ("--log-level", {"help": "DEBUG, INFO, WARNING or ERROR (logs go to stderr)"}),
-]
+def settings_flags() -> dict[str, dict[str, Any]]:
+    """One flag per Settings field (`--read-only` for `read_only`), typed and described by the field itself.
+
+    Secrets have no flag: a value on the command line would show in `ps` and shell history."""
+    flags: dict[str, dict[str, Any]] = {}
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if annotation is not None and SecretStr in (annotation, *get_args(annotation)):
+            continue
+        flags["--" + name.replace("_", "-")] = _flag_options(field)
+    return flags
+
+
+def _flag_options(field: FieldInfo) -> dict[str, Any]:
+    help_text = field.description or ""
+    if field.default not in (None, (), False) and "default" not in help_text:
+        help_text += f" (default {field.default})"
+    options: dict[str, Any] = {"help": help_text}
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if field.annotation is bool:
+        options.update(action="store_const", const=True)
+    elif get_origin(field.annotation) is Literal or "choices" in extra:
+        choices = [str(choice) for choice in extra.get("choices") or get_args(field.annotation)]  # type: ignore[union-attr]
+        options.update(choices=choices, type=_any_case(choices))
+    elif field.annotation in (int, float):
+        options["type"] = field.annotation
+    return options
+
+
+def _any_case(choices: list[str]) -> Any:
+    """`--log-level info` means INFO: a choice matched regardless of case (argparse reports any other value)."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    return lambda value: by_lower.get(value.lower(), value)
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    for flag, options in FLAGS:
+    for flag, options in settings_flags().items():
         # SUPPRESS: a flag given before the command must not be reset by the command's own copy of it.
         common.add_argument(flag, default=argparse.SUPPRESS, **options)
     parser = argparse.ArgumentParser(
@@ -79,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    flags = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"), None) for flag, _ in FLAGS}
+    flags = {name: getattr(args, name, None) for name in Settings.model_fields}
     try:
         if args.command == "demo":
             flags["db"] = str(Path(tempfile.mkdtemp(prefix="tables-mcp-demo-")) / "demo.db")

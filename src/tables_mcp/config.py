@@ -30,24 +30,41 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False, env_ignore_empty=True
     )
 
-    backend: str = "local"  # a name of backends.registry
-    transport: Literal["stdio", "sse", "http"] = "stdio"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    stateless: bool = False
-    auth_token: SecretStr | None = None
-    allowed_hosts: tuple[str, ...] = ()
-    max_concurrency: int = Field(default=16, ge=1)
-    request_timeout: float = Field(default=60.0, gt=0)
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    audit_log: str | None = None
-    db: str | None = Field(default=None, description="Embedded store: a SQLite file path or a postgresql:// URL.")
-    read_only: bool = False
-    tables: tuple[str, ...] | None = None
-    disable_tools: tuple[str, ...] = ()
-    tool_mode: Literal["auto", "generic", "per-table"] = "auto"
-    per_table_limit: int = Field(default=10, ge=0)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # Each field is also a command-line flag (cli derives them from here): its description is the flag's help.
+    backend: str = Field(
+        default="local",
+        description="tables backend; each platform reads its own variables",
+        json_schema_extra={"choices": list(BACKENDS)},
+    )
+    db: str | None = Field(default=None, description="embedded store: a SQLite file path or a postgresql:// URL")
+    transport: Literal["stdio", "sse", "http"] = Field(default="stdio", description="MCP transport")
+    host: str = Field(default="127.0.0.1", description="HTTP transports: address to listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP transports: port")
+    stateless: bool = Field(default=False, description="streamable HTTP without sessions")
+    auth_token: SecretStr | None = None  # a secret: from the environment or the client's config only, never a flag
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(), description="extra Host names accepted over HTTP (comma-separated), e.g. behind a proxy"
+    )
+    max_concurrency: int = Field(
+        default=16, ge=1, description="tool calls run at once; more wait, then get a retryable error"
+    )
+    request_timeout: float = Field(default=60.0, gt=0, description="seconds a read may take")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest HTTP request body in bytes")
+    audit_log: str | None = Field(
+        default=None, description="file for the JSON-lines audit log of writes (default: stderr)"
+    )
+    read_only: bool = Field(default=False, description="register no write tools at all")
+    tables: tuple[str, ...] | None = Field(
+        default=None, description="comma-separated table ids or names to expose (default: all)"
+    )
+    disable_tools: tuple[str, ...] = Field(default=(), description="comma-separated tool names to leave out")
+    tool_mode: Literal["auto", "generic", "per-table"] = Field(
+        default="auto", description="per-table tools or generic ones"
+    )
+    per_table_limit: int = Field(default=10, ge=0, description="auto mode: per-table tools up to this many tables")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="logging threshold (logs go to stderr)"
+    )
 
     @field_validator("tables", "disable_tools", "allowed_hosts", mode="before")
     @classmethod
