@@ -86,6 +86,7 @@ async def all_titles(server: RunningServer) -> list[str]:
                 return titles
 
 
+@pytest.mark.load
 async def test_fifty_clients_mixed_reads_and_writes(tmp_path: Path) -> None:
     with running(tmp_path / "load.db", "--max-concurrency", "8") as server:
         async with server.session() as session:
