@@ -9,9 +9,10 @@ from typing import Any
 
 import mcp.types as types
 import pytest
-from mcp.client.session import ClientSession
+from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
+from pydantic import AnyUrl
 
 from tables_mcp.backends.base import Backend
 from tables_mcp.backends.store import is_postgres_url, open_store
@@ -50,7 +51,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 class Agent:
-    """A test's view of a real MCP client session: calls tools and records notifications."""
+    """A test's view of a real MCP client session: calls tools, reads resources and records notifications."""
 
     def __init__(self, session: ClientSession, notifications: list[Any]) -> None:
         self.session = session
@@ -85,12 +86,38 @@ class Agent:
     async def tools(self) -> dict[str, types.Tool]:
         return {tool.name: tool for tool in (await self.session.list_tools()).tools}
 
+    async def resources(self) -> dict[str, types.Resource]:
+        return {str(resource.uri): resource for resource in (await self.session.list_resources()).resources}
+
+    async def read_schema(self, uri: str) -> Any:
+        """The JSON content of a schema resource (exactly one text block, application/json)."""
+        [content] = (await self.session.read_resource(AnyUrl(uri))).contents
+        assert isinstance(content, types.TextResourceContents) and content.mimeType == "application/json"
+        assert str(content.uri) == uri
+        return json.loads(content.text)
+
+    async def missing_resource(self, uri: str) -> types.ErrorData:
+        """Reads a resource the server does not offer: the specification's -32002 "Resource not found"."""
+        with pytest.raises(McpError) as raised:
+            await self.session.read_resource(AnyUrl(uri))
+        assert raised.value.error.code == -32002 and raised.value.error.message == "Resource not found"
+        return raised.value.error
+
+    def notified(self, kind: type[Any]) -> int:
+        """How many notifications of this type (e.g. types.ResourceListChangedNotification) arrived."""
+        return sum(
+            1 for m in self.notifications if isinstance(m, types.ServerNotification) and isinstance(m.root, kind)
+        )
+
     async def tools_list_bytes(self) -> int:
         tools = (await self.session.list_tools()).tools
         return len(json.dumps([t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools]))
 
 
-async def open_agent(backend: Backend, options: ToolOptions | None = None) -> AsyncIterator[Agent]:
+async def open_agent(
+    backend: Backend, options: ToolOptions | None = None, elicitation_callback: ElicitationFnT | None = None
+) -> AsyncIterator[Agent]:
+    """An agent on a real in-memory MCP session; with `elicitation_callback` its client declares elicitation."""
     catalogue = Catalogue(backend, options or ToolOptions())
     await catalogue.refresh(force=True)
     notifications: list[Any] = []
@@ -99,7 +126,9 @@ async def open_agent(backend: Backend, options: ToolOptions | None = None) -> As
         notifications.append(message)
 
     server = build_server(catalogue)
-    async with create_connected_server_and_client_session(server, message_handler=on_message) as session:
+    async with create_connected_server_and_client_session(
+        server, message_handler=on_message, elicitation_callback=elicitation_callback
+    ) as session:
         yield Agent(session, notifications)
 
 

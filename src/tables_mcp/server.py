@@ -2,11 +2,13 @@
 
 It serves the catalogue's tool specs as MCP tools, runs calls through the catalogue with our own
 validation (`validate_input=False`), returns failures as `isError` results with structured
-content, and tells clients when the tool list changes.
+content, serves each exposed table's schema as a resource, and tells clients when the tool and
+resource lists change.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,11 +26,12 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 from mcp.shared.session import RequestResponder
+from pydantic import AnyUrl
 
 from . import __version__
 from .errors import ErrorCode, TablesError, bounded
 from .stdio import stdio_transport
-from .tools import CallHooks, Catalogue, ToolOutcome, ToolSpec
+from .tools import CallHooks, Catalogue, SchemaResource, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
 
@@ -46,6 +49,17 @@ def to_mcp_tool(spec: ToolSpec) -> types.Tool:
         inputSchema=spec.input_schema,
         annotations=_annotations(spec),
     )
+
+
+def to_mcp_resource(resource: SchemaResource) -> types.Resource:
+    return types.Resource(
+        uri=AnyUrl(resource.uri), name=resource.name, description=resource.description, mimeType=resource.mime_type
+    )
+
+
+# The specification's error for a read of a resource the server does not have.
+RESOURCE_NOT_FOUND = -32002
+MAX_ECHOED_URI_CHARS = 200
 
 
 def _annotations(spec: ToolSpec) -> types.ToolAnnotations:
@@ -115,8 +129,9 @@ class CallGate:
 
 class TablesServer(Server[Any, Any]):
     """The SDK's low-level server, announcing what this server does on every transport: it sends
-    `notifications/tools/list_changed`, so `tools.listChanged` is true (the streamable HTTP manager
-    builds its own initialization options, so the default has to live here)."""
+    `notifications/tools/list_changed` and `notifications/resources/list_changed`, so `tools.listChanged`
+    and `resources.listChanged` are true (the streamable HTTP manager builds its own initialization
+    options, so the default has to live here)."""
 
     def create_initialization_options(
         self,
@@ -124,7 +139,8 @@ class TablesServer(Server[Any, Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities
+            notification_options or NotificationOptions(tools_changed=True, resources_changed=True),
+            experimental_capabilities,
         )
 
     async def _handle_message(self, message: Any, *args: Any, **kwargs: Any) -> None:
@@ -174,7 +190,7 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
         except TablesError as exc:
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
         if catalogue.version != before:
-            await _notify_tools_changed(list(sessions))
+            await _notify_lists_changed(list(sessions))
         return types.ServerResult(
             types.CallToolResult(
                 content=[types.TextContent(type="text", text=outcome.text)],
@@ -184,8 +200,37 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
         )
 
     server.request_handlers[types.CallToolRequest] = call_tool
+
+    @server.list_resources()
+    async def list_resources() -> list[types.Resource]:
+        sessions.add(server.request_context.session)
+        await catalogue.refresh()
+        return [to_mcp_resource(resource) for resource in catalogue.schema_resources()]
+
+    async def read_resource(request: types.ReadResourceRequest) -> types.ServerResult:
+        """Registered directly: a resource that is not there is the specification's -32002, not a bare error."""
+        sessions.add(server.request_context.session)
+        uri = str(request.params.uri)
+        try:
+            async with gate.slot():
+                await catalogue.refresh()
+                payload = await catalogue.read_schema_resource(uri)
+        except TablesError as exc:
+            raise _resource_error(exc, uri) from None
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        contents = types.TextResourceContents(uri=request.params.uri, mimeType="application/json", text=text)
+        return types.ServerResult(types.ReadResourceResult(contents=[contents]))
+
+    server.request_handlers[types.ReadResourceRequest] = read_resource
     _answer_cancelled_requests_once(server)
     return server
+
+
+def _resource_error(exc: TablesError, uri: str) -> McpError:
+    if exc.code is ErrorCode.NOT_FOUND:
+        shown = uri if len(uri) <= MAX_ECHOED_URI_CHARS else uri[:MAX_ECHOED_URI_CHARS] + "..."
+        return McpError(types.ErrorData(code=RESOURCE_NOT_FOUND, message="Resource not found", data={"uri": shown}))
+    return McpError(types.ErrorData(code=types.INTERNAL_ERROR, message=exc.to_text()))
 
 
 def _require_tool(catalogue: Catalogue, name: str) -> None:
@@ -265,12 +310,14 @@ def _client_of(context: Any) -> str | None:
     return f"{name} session {session_id[:12]}" if session_id else name
 
 
-async def _notify_tools_changed(sessions: list[ServerSession]) -> None:
+async def _notify_lists_changed(sessions: list[ServerSession]) -> None:
+    """Tables or columns changed: the tools (their schemas) and the schema resources with them."""
     for session in sessions:
         try:
             await session.send_tool_list_changed()
+            await session.send_resource_list_changed()
         except Exception:  # a client that went away must not fail the call that changed the tables
-            log.debug("could not send tools/list_changed", exc_info=True)
+            log.debug("could not send tools/list_changed or resources/list_changed", exc_info=True)
 
 
 def initialization_options(server: Server[Any, Any]) -> InitializationOptions:

@@ -7,11 +7,13 @@ nothing of which backend is behind it beyond its declared capabilities.
 
 Its jobs live in the modules of this package: `specs` (what each tool is), `directory` (the
 tables), `arguments` (validated arguments as typed values), `handlers` (what each tool does),
-`calls` (running a call: outcome, cancellation, audit) and `catalogue` (the wiring).
+`calls` (running a call: outcome, cancellation, audit), `resources` (table schemas as resources)
+and `catalogue` (the wiring).
 """
 
 from .calls import DATA_NOTICE, ToolOutcome
 from .catalogue import Catalogue
+from .resources import SchemaResource
 from .specs import GENERIC_TOOLS, MAX_IDS_PER_CALL, CallHooks, Hints, ToolMode, ToolOptions, ToolSpec
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "CallHooks",
     "Catalogue",
     "Hints",
+    "SchemaResource",
     "ToolMode",
     "ToolOptions",
     "ToolOutcome",

@@ -1,7 +1,8 @@
 """`Catalogue`: the tools the server registers, rebuilt whenever the table directory reloads.
 
 It wires each tool's spec (`specs`) to its typed arguments (`arguments`) and handler (`handlers`),
-applies the tool mode, read-only mode and `--disable-tools`, and runs calls through `calls`.
+applies the tool mode, read-only mode and `--disable-tools`, and runs calls through `calls`. It also
+offers each exposed table's schema as a resource (`resources`) with describeTable's answer as content.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..audit import AuditLog
 from ..backends.base import Backend
+from ..errors import bounded, not_found
 from ..model import Table
 from ..names import table_slugs
 from . import specs
@@ -30,6 +32,7 @@ from .arguments import (
 from .calls import ToolOutcome, run_call
 from .directory import TableDirectory
 from .handlers import Handlers
+from .resources import SchemaResource, schema_resource, table_id_of
 from .specs import AuditedArguments, Binder, BoundCall, CallHooks, Payload, ToolOptions, ToolSpec
 
 A = TypeVar("A", bound=AuditedArguments)
@@ -79,6 +82,29 @@ class Catalogue:
     ) -> ToolOutcome:
         """Run one tool call; every failure becomes an error outcome, every write an audit line."""
         return await run_call(self._tools.get(name), name, arguments, client, hooks or CallHooks(), self.audit)
+
+    def schema_resources(self) -> list[SchemaResource]:
+        """One schema resource per exposed table, while describeTable is offered (its answer is their content)."""
+        if self.spec("describeTable") is None:
+            return []
+        return [schema_resource(table) for table in self.tables]
+
+    async def read_schema_resource(self, uri: str) -> Payload:
+        """describeTable's answer for the table the URI names; not_found unless that table is exposed now.
+
+        A miss reloads once, as a tool call's does: the table may have been created a moment ago elsewhere."""
+        table_id = table_id_of(uri)
+        if table_id is not None and self.spec("describeTable") is not None:
+            table = self._exposed_table(table_id)
+            if table is None:
+                await self.refresh(force=True)
+                table = self._exposed_table(table_id)
+            if table is not None:
+                return self._handlers.describe(table)
+        raise not_found(f"No resource {bounded(uri)}.", hint="resources/list shows the schema resources.")
+
+    def _exposed_table(self, table_id: str) -> Table | None:
+        return next((table for table in self.tables if table.id == table_id), None)
 
     @property
     def per_table(self) -> bool:

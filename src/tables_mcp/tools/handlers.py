@@ -57,7 +57,10 @@ class Handlers:
         }
 
     async def describe_table(self, args: TableArgs, hooks: CallHooks) -> Payload:
-        table = await self._table(args.table)
+        return self.describe(await self._table(args.table))
+
+    def describe(self, table: Table) -> Payload:
+        """describeTable's answer for one table (also the content of its schema resource)."""
         caps = self.directory.backend.capabilities
         columns = []
         for col in table.columns:
