@@ -110,6 +110,7 @@ class Column(BaseModel):
     maximum: float | None = None
     max_length: int | None = None
     multiple: bool = False  # USER / REFERENCE columns that hold several values
+    unique: bool = False  # no two records hold the same non-empty value
     subcolumns: tuple[Column, ...] | None = None
 
     @property
@@ -138,6 +139,8 @@ class Column(BaseModel):
             out["maxLength"] = self.max_length
         if self.multiple:
             out["multiple"] = True
+        if self.unique:
+            out["unique"] = True
         if self.subcolumns is not None:
             out["columns"] = [sub.to_public() for sub in self.subcolumns]
         return out
@@ -177,6 +180,7 @@ class ColumnSpec(BaseModel):
     options: tuple[str, ...] | None = None
     description: str | None = None
     reference_table: str | None = None
+    unique: bool = False
 
 
 # -- queries ---------------------------------------------------------------------------------------

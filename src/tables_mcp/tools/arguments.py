@@ -137,6 +137,7 @@ def column_specs(raw: dict[str, Any]) -> list[ColumnSpec]:
             options=tuple(col["options"]) if "options" in col else None,
             description=col.get("description"),
             reference_table=col.get("referenceTable"),
+            unique=col.get("unique", False),
         )
         for col in raw["columns"]
     ]

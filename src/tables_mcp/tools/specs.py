@@ -314,6 +314,7 @@ COLUMNS_ARG: Schema = {
             "options": {"type": "array", "items": {"type": "string"}},
             "description": {"type": "string"},
             "referenceTable": {"type": "string"},
+            "unique": {"type": "boolean"},
         },
         "required": ["name", "type"],
         "additionalProperties": False,

@@ -130,6 +130,7 @@ def column_from_property(prop: Mapping[str, Any], copy_targets: frozenset[str] =
         maximum=_number_limit(prop.get("maxValue")),
         max_length=_int_limit(prop.get("maxLength")),
         multiple=native in ENTITY_LIST_TYPES,
+        unique=prop.get("unique") in (True, "true"),  # "prohibit duplicate values"
         subcolumns=subcolumns,
     )
 

@@ -32,6 +32,7 @@ from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
     COLUMN_FIELDS,
+    INSERT_COLUMN_FIELDS,
     POSTGRES,
     ListPlan,
     check_new_columns,
@@ -41,12 +42,17 @@ from .sql import (
     missing_records,
     now_iso,
     raise_reference_problems,
+    raise_unique_problems,
     read_tables,
     record_key,
     record_not_found,
     reference_problems,
+    repeated_in_batch,
     select_sql,
     table_sql_name,
+    taken_problem,
+    unique_index_sql,
+    unique_values,
     wanted_references,
 )
 
@@ -59,7 +65,8 @@ CREATE TABLE IF NOT EXISTS _tm_tables (
 CREATE TABLE IF NOT EXISTS _tm_columns (
     table_id text NOT NULL REFERENCES _tm_tables(id), position integer NOT NULL, name text NOT NULL,
     type text NOT NULL, required integer NOT NULL, options text, description text, reference_table text,
-    sql_name text NOT NULL, PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
+    sql_name text NOT NULL, is_unique integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
 CREATE TABLE IF NOT EXISTS _tm_meta (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO _tm_meta VALUES ('schema_version', '0') ON CONFLICT DO NOTHING;
 """
@@ -129,6 +136,7 @@ class PostgresStore:
                     async with conn.transaction():
                         await conn.execute(LOCK_SCHEMA)
                         await conn.execute(SCHEMA_SQL)
+                await _migrate(conn)
             finally:
                 await conn.close()
             pool = AsyncConnectionPool(
@@ -251,12 +259,16 @@ class PostgresStore:
         position = int(row[0])
         rows = column_rows(table_id, position, columns, tables)
         additions = ", ".join(
-            f'ADD COLUMN "{meta[-1]}" {POSTGRES.column_type(spec.type)}'
+            f'ADD COLUMN "{meta[-2]}" {POSTGRES.column_type(spec.type)}'
             for spec, meta in zip(columns, rows, strict=True)
         )
         await conn.execute(f"ALTER TABLE {table_sql_name(table_id)} {additions}")
         async with conn.cursor() as cursor:
-            await cursor.executemany("INSERT INTO _tm_columns VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            marks = ", ".join(["%s"] * 10)
+            await cursor.executemany(f"INSERT INTO _tm_columns ({INSERT_COLUMN_FIELDS}) VALUES ({marks})", rows)
+        for spec, meta in zip(columns, rows, strict=True):
+            if spec.unique:
+                await conn.execute(unique_index_sql(table_id, meta[-2]))
         await conn.execute("UPDATE _tm_tables SET next_column = %s WHERE id = %s", (position + len(columns), table_id))
         await conn.execute(BUMP_SCHEMA_VERSION)
 
@@ -306,6 +318,7 @@ class PostgresStore:
                 counters = await cursor.fetchone() or ()
                 arrays += [[str(int(count) + n) for n in range(1, len(rows) + 1)] for count in counters]
             await self._check_references(conn, table, rows)
+            await self._check_unique(conn, table, sql_names, rows)
             if not arrays:  # no columns at all: still one row per record
                 arrays, casts = [[None] * len(rows)], []
             aliases = ", ".join(f"a{i}" for i in range(len(arrays)))
@@ -343,10 +356,12 @@ class PostgresStore:
         returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
         key = record_key(record_id)
         row = None
-        # A patch without references is one statement, atomic on its own.
-        async with self._connect(transaction=bool(wanted_references(table, [fields]))) as conn:
+        # A patch without references or unique values is one statement, atomic on its own.
+        checked = bool(wanted_references(table, [fields]) or unique_values(table, [fields]))
+        async with self._connect(transaction=checked) as conn:
             await self._check_references(conn, table, [fields], in_batch=False)
             if isinstance(key, int):
+                await self._check_unique(conn, table, sql_names, [fields], [key], in_batch=False)
                 cursor = await conn.execute(
                     f"UPDATE {table_sql_name(table.id)} SET {assignments}, updated_at = %s WHERE id = %s "
                     f"RETURNING {returning}",
@@ -378,6 +393,32 @@ class PostgresStore:
             rows = await cursor.fetchall()
         return plan.page(rows)
 
+    async def _check_unique(
+        self,
+        conn: Connection,
+        table: Table,
+        sql_names: dict[str, str],
+        rows: list[dict[str, Any]],
+        own_ids: list[int] | None = None,
+        in_batch: bool = True,
+    ) -> None:
+        """A value a unique column already holds (in another record) or that the call sends twice is a conflict
+        naming column and value; the unique index stays the last word (a concurrent writer)."""
+        problems = []
+        for column, values in unique_values(table, rows, own_ids):
+            problems += repeated_in_batch(column, values, in_batch)
+            col = f'"{sql_names[column.name]}"'
+            cursor = await conn.execute(
+                "SELECT u.ord, t.id FROM unnest(%s::text[], %s::bigint[]) WITH ORDINALITY AS u(v, own, ord) "
+                f"JOIN {table_sql_name(table.id)} AS t ON t.{col} = {POSTGRES.cast('u.v', column.type)} "
+                "AND t.id <> u.own ORDER BY u.ord",
+                ([POSTGRES.encode(column, value) for _, value, _ in values], [own for _, _, own in values]),
+            )
+            for ordinal, holder in await cursor.fetchall():
+                index, value, _ = values[ordinal - 1]
+                problems.append(taken_problem(column, value, index, holder, in_batch))
+        raise_unique_problems(problems)
+
     async def _check_references(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], in_batch: bool = True
     ) -> None:
@@ -392,6 +433,23 @@ class PostgresStore:
                 found = {row[0] for row in await cursor.fetchall()}
             problems += reference_problems(column, wanted, found, in_batch)
         raise_reference_problems(problems)
+
+
+async def _migrate(conn: Connection) -> None:
+    """Bring a store made by an older tables-mcp to the current layout (each step runs once, under the schema lock)."""
+    if await _missing_column(conn, "_tm_columns", "is_unique"):
+        async with conn.transaction():
+            await conn.execute(LOCK_SCHEMA)
+            await conn.execute("ALTER TABLE _tm_columns ADD COLUMN IF NOT EXISTS is_unique integer NOT NULL DEFAULT 0")
+
+
+async def _missing_column(conn: Connection, table: str, column: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = %s AND column_name = %s",
+        (table, column),
+    )
+    return await cursor.fetchone() is None
 
 
 async def _configure(conn: Connection) -> None:

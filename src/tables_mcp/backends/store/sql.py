@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ...errors import FieldError, TablesError, invalid_argument, not_found
+from ...errors import ErrorCode, FieldError, TablesError, bounded, invalid_argument, not_found
 from ...model import (
     BoolGroup,
     Capabilities,
@@ -38,6 +38,18 @@ CREATABLE_TYPES = tuple(
     t
     for t in ColumnType
     if t not in (ColumnType.FORMULA, ColumnType.AI, ColumnType.FILE, ColumnType.SUBTABLE, ColumnType.UNKNOWN)
+)
+# Types whose values a unique index compares as the agent means them (single scalar values).
+UNIQUE_TYPES = (
+    ColumnType.TEXT,
+    ColumnType.EMAIL,
+    ColumnType.PHONE,
+    ColumnType.URL,
+    ColumnType.USER,
+    ColumnType.NUMBER,
+    ColumnType.DATE,
+    ColumnType.DATETIME,
+    ColumnType.TIME,
 )
 MAX_NAME_LENGTH = 100
 # Whole numbers the store keeps exactly (SQLite's 64-bit integers; PostgreSQL follows the same rule).
@@ -427,6 +439,68 @@ def raise_reference_problems(problems: list[FieldError]) -> None:
         raise invalid_argument("Some references point at records that do not exist; nothing was written.", problems)
 
 
+# -- unique columns -------------------------------------------------------------------------------
+
+
+def unique_index_sql(table_id: str, sql_name: str) -> str:
+    return f'CREATE UNIQUE INDEX "u_{table_id}_{sql_name}" ON {table_sql_name(table_id)} ("{sql_name}")'
+
+
+# One value a write puts into a unique column: (row index, value as sent, id of the record it lands in or 0).
+UniqueValue = tuple[int, Any, int]
+
+
+def unique_values(
+    table: Table, rows: Sequence[dict[str, Any]], own_ids: Sequence[int] | None = None
+) -> list[tuple[Column, list[UniqueValue]]]:
+    """For each unique column the rows write: the non-empty values written into it ("" and null may repeat)."""
+    out = []
+    for column in table.columns:
+        if not column.unique:
+            continue
+        values = [
+            (index, row[column.name], own_ids[index] if own_ids else 0)
+            for index, row in enumerate(rows)
+            if row.get(column.name) not in (None, "")
+        ]
+        if values:
+            out.append((column, values))
+    return out
+
+
+def repeated_in_batch(column: Column, values: list[UniqueValue], in_batch: bool) -> list[FieldError]:
+    """Values sent twice in one call (compared in the store's canonical form: 1 and 1.0 are one number)."""
+    first: dict[Any, int] = {}
+    problems = []
+    for index, value, _ in values:
+        key = encode_value(column, value)
+        if key in first:
+            why = f"{bounded(value)} is also sent in records[{first[key]}]"
+            problems.append(FieldError(column.name, why, record=index if in_batch else None))
+        else:
+            first[key] = index
+    return problems
+
+
+def taken_problem(column: Column, value: Any, index: int, holder: Any, in_batch: bool) -> FieldError:
+    why = f"{bounded(value)} is already the value of record {holder}"
+    return FieldError(column.name, why, record=index if in_batch else None)
+
+
+def raise_unique_problems(problems: list[FieldError]) -> None:
+    if not problems:
+        return
+    problems = sorted(problems, key=lambda fe: fe.record if fe.record is not None else -1)
+    first = problems[0]
+    more = f" ({len(problems)} values in all)" if len(problems) > 1 else ""
+    raise TablesError(
+        ErrorCode.CONFLICT,
+        f"Column '{first.field}' is unique: {first.message}{more}; nothing was written.",
+        field_errors=problems,
+        hint="Send another value, or change that record instead (upsertRecords matches on a unique column).",
+    )
+
+
 # -- names and columns ----------------------------------------------------------------------------
 
 
@@ -482,6 +556,9 @@ def check_new_columns(
                 FieldError(f"{at}.type", f"the embedded store cannot create {spec.type} columns", allowed=allowed)
             )
         problems += check_options(spec, at)
+        if spec.unique and spec.type not in UNIQUE_TYPES:
+            allowed = [t.value for t in UNIQUE_TYPES]
+            problems.append(FieldError(f"{at}.unique", f"a {spec.type} column cannot be unique", allowed=allowed))
         if spec.type is ColumnType.REFERENCE:
             target = spec.reference_table
             if not target or not any(target in (t.id, t.name) for t in tables.values()):
@@ -512,12 +589,17 @@ def column_rows(
                 spec.description,
                 reference,
                 f"c{position}",
+                int(spec.unique),
             )
         )
     return rows
 
 
-COLUMN_FIELDS = "table_id, name, type, required, options, description, reference_table, sql_name"
+# `_tm_columns` in the order `column_rows` gives (is_unique came later: stores made before it gain it on open).
+INSERT_COLUMN_FIELDS = (
+    "table_id, position, name, type, required, options, description, reference_table, sql_name, is_unique"
+)
+COLUMN_FIELDS = "table_id, name, type, required, options, description, reference_table, sql_name, is_unique"
 
 
 def read_tables(
@@ -527,7 +609,7 @@ def read_tables(
     columns: dict[str, list[Column]] = {}
     sql_names: dict[str, dict[str, str]] = {}
     for row in column_list:
-        table_id, name, kind, required, options, description, reference, sql_name = row
+        table_id, name, kind, required, options, description, reference, sql_name, unique = row
         column_type = ColumnType(kind)
         columns.setdefault(table_id, []).append(
             Column(
@@ -539,6 +621,7 @@ def read_tables(
                 options=tuple(json.loads(options)) if options else None,
                 description=description,
                 reference_table=reference,
+                unique=bool(unique),
             )
         )
         sql_names.setdefault(table_id, {})[name] = sql_name

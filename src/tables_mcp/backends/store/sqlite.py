@@ -28,6 +28,7 @@ from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
     COLUMN_FIELDS,
+    INSERT_COLUMN_FIELDS,
     SQLITE,
     ListPlan,
     check_new_columns,
@@ -37,11 +38,16 @@ from .sql import (
     missing_records,
     now_iso,
     raise_reference_problems,
+    raise_unique_problems,
     read_tables,
     record_key,
     record_not_found,
     reference_problems,
+    repeated_in_batch,
     select_sql,
+    taken_problem,
+    unique_index_sql,
+    unique_values,
     wanted_references,
 )
 
@@ -54,7 +60,8 @@ CREATE TABLE IF NOT EXISTS _tm_tables (
 CREATE TABLE IF NOT EXISTS _tm_columns (
     table_id TEXT NOT NULL REFERENCES _tm_tables(id), position INTEGER NOT NULL, name TEXT NOT NULL,
     type TEXT NOT NULL, required INTEGER NOT NULL, options TEXT, description TEXT, reference_table TEXT,
-    sql_name TEXT NOT NULL, PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
+    sql_name TEXT NOT NULL, is_unique INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
 CREATE TABLE IF NOT EXISTS _tm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO _tm_meta VALUES ('schema_version', '0');
 """
@@ -88,6 +95,7 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(SCHEMA_SQL)
+            _migrate(conn)
         except sqlite3.Error as exc:
             raise TablesError(ErrorCode.UNAVAILABLE, f"Cannot open the embedded store at {self.path}: {exc}") from exc
         self._conn = conn
@@ -201,8 +209,11 @@ class SqliteStore:
         (position,) = conn.execute("SELECT next_column FROM _tm_tables WHERE id = ?", (table_id,)).fetchone()
         rows = column_rows(table_id, position, columns, tables)
         for spec, row in zip(columns, rows, strict=True):
-            conn.execute(f'ALTER TABLE "t_{table_id}" ADD COLUMN "{row[-1]}" {SQLITE.column_type(spec.type)}')
-        conn.executemany("INSERT INTO _tm_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute(f'ALTER TABLE "t_{table_id}" ADD COLUMN "{row[-2]}" {SQLITE.column_type(spec.type)}')
+        conn.executemany(f"INSERT INTO _tm_columns ({INSERT_COLUMN_FIELDS}) VALUES ({', '.join('?' * 10)})", rows)
+        for spec, row in zip(columns, rows, strict=True):
+            if spec.unique:
+                conn.execute(unique_index_sql(table_id, row[-2]))
         conn.execute("UPDATE _tm_tables SET next_column = ? WHERE id = ?", (position + len(columns), table_id))
         conn.execute(BUMP_SCHEMA_VERSION)
 
@@ -245,6 +256,7 @@ class SqliteStore:
         statement = f'INSERT INTO "t_{table.id}" ({", ".join(names)}) VALUES ({placeholders})'
         stamp = now_iso()
         with self._transaction() as conn:
+            self._check_unique(conn, table, sql_names, rows)
             counters = [self._max_serial(conn, table, sql_names[col.name]) for col in serials]
             params = []
             for offset, row in enumerate(encoded):
@@ -287,6 +299,7 @@ class SqliteStore:
         assignments = ", ".join(f'"{sql_names[name]}" = ?' for name in encoded)
         returning, _, decode = select_sql(SQLITE, table, sql_names, None)
         with self._transaction() as conn:
+            self._check_unique(conn, table, sql_names, [fields], [record_key(record_id)], in_batch=False)
             row = conn.execute(
                 f'UPDATE "t_{table.id}" SET {assignments}, updated_at = ? WHERE id = ? RETURNING {returning}',
                 (*encoded.values(), now_iso(), record_key(record_id)),
@@ -316,6 +329,27 @@ class SqliteStore:
         plan = ListPlan(SQLITE, table, self._sql(table), query)
         return plan.page(self.conn.execute(plan.sql, plan.params).fetchall())
 
+    def _check_unique(
+        self,
+        conn: sqlite3.Connection,
+        table: Table,
+        sql_names: dict[str, str],
+        rows: list[dict[str, Any]],
+        own_ids: list[int] | None = None,
+        in_batch: bool = True,
+    ) -> None:
+        """A value a unique column already holds (in another record) or that the call sends twice is a conflict
+        naming column and value; the unique index stays the last word."""
+        problems = []
+        for column, values in unique_values(table, rows, own_ids):
+            problems += repeated_in_batch(column, values, in_batch)
+            taken = f'SELECT id FROM "t_{table.id}" WHERE "{sql_names[column.name]}" = ? AND id <> ? LIMIT 1'
+            for index, value, own in values:
+                holder = conn.execute(taken, (SQLITE.encode(column, value), own)).fetchone()
+                if holder is not None:
+                    problems.append(taken_problem(column, value, index, holder[0], in_batch))
+        raise_unique_problems(problems)
+
     def _check_references(self, table: Table, rows: list[dict[str, Any]], in_batch: bool = True) -> None:
         problems = []
         for column, wanted, keys in wanted_references(table, rows):
@@ -326,6 +360,13 @@ class SqliteStore:
                 found = {row[0] for row in self.conn.execute(f"SELECT id FROM {target} WHERE id IN ({marks})", keys)}
             problems += reference_problems(column, wanted, found, in_batch)
         raise_reference_problems(problems)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store made by an older tables-mcp to the current layout (each step runs once, on open)."""
+    known = {row[1] for row in conn.execute("PRAGMA table_info(_tm_columns)")}
+    if "is_unique" not in known:
+        conn.execute("ALTER TABLE _tm_columns ADD COLUMN is_unique INTEGER NOT NULL DEFAULT 0")
 
 
 @contextmanager

@@ -1,0 +1,151 @@
+"""Unique columns, record versions and upserts on the embedded store (SQLite and PostgreSQL), through MCP.
+
+Issue 15: `"unique": true` columns (a duplicate is a `conflict` naming the column and the value), every
+record's `version` and `expectedVersion` on patches, and `upsertRecords` matching on a unique column.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tables_mcp.backends.store.sqlite import SqliteStore
+from tables_mcp.tools import ToolOptions
+
+from .conftest import Agent, open_agent
+
+pytestmark = pytest.mark.anyio
+
+PEOPLE = [
+    {"name": "Email", "type": "EMAIL", "unique": True},
+    {"name": "Name", "type": "TEXT", "required": True},
+    {"name": "Code", "type": "NUMBER", "unique": True},
+    {"name": "Team", "type": "SELECT", "options": ["A", "B"]},
+]
+
+
+@pytest.fixture
+async def people(agent: Agent) -> Agent:
+    await agent.ok("createTable", {"name": "People", "columns": PEOPLE})
+    return agent
+
+
+async def all_records(agent: Agent) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = (await agent.ok("listRecords", {"table": "People", "limit": 500}))["records"]
+    return records
+
+
+# -- unique columns ---------------------------------------------------------------------------------------
+
+
+async def test_describe_table_shows_which_columns_are_unique(people: Agent) -> None:
+    columns = {col["name"]: col for col in (await people.ok("describeTable", {"table": "People"}))["table"]["columns"]}
+    assert columns["Email"]["unique"] is True and columns["Code"]["unique"] is True
+    assert "unique" not in columns["Name"] and "unique" not in columns["Team"]
+
+
+async def test_a_duplicate_on_create_is_a_conflict_naming_column_and_value(people: Agent) -> None:
+    await people.ok("createRecords", {"table": "People", "records": [{"Email": "ana@x.io", "Name": "Ana", "Code": 1}]})
+    error = await people.error(
+        "createRecords",
+        {"table": "People", "records": [{"Email": "li@x.io", "Name": "Li"}, {"Email": "ana@x.io", "Name": "Ana 2"}]},
+    )
+    assert error["code"] == "conflict"
+    assert "Email" in error["message"] and "ana@x.io" in error["message"]
+    [problem] = error["fieldErrors"]
+    assert (problem["field"], problem["record"]) == ("Email", 1) and "record 1" in problem["message"]
+    assert [r["fields"]["Name"] for r in await all_records(people)] == ["Ana"], "nothing was written"
+
+
+async def test_a_value_sent_twice_in_one_call_is_a_conflict_and_1_equals_1_0(people: Agent) -> None:
+    error = await people.error(
+        "createRecords",
+        {"table": "People", "records": [{"Name": "A", "Code": 7}, {"Name": "B", "Code": 7.0}]},
+    )
+    assert error["code"] == "conflict" and error["fieldErrors"][0]["field"] == "Code"
+    assert error["fieldErrors"][0]["record"] == 1 and "records[0]" in error["fieldErrors"][0]["message"]
+    assert await all_records(people) == []
+
+
+async def test_empty_values_may_repeat_in_a_unique_column(people: Agent) -> None:
+    rows = [{"Name": "A"}, {"Name": "B"}, {"Name": "C"}]
+    assert len((await people.ok("createRecords", {"table": "People", "records": rows}))["records"]) == 3
+
+
+async def test_a_patch_to_a_taken_value_is_a_conflict_and_keeping_ones_own_value_is_not(people: Agent) -> None:
+    rows = [{"Email": "a@x.io", "Name": "A"}, {"Email": "b@x.io", "Name": "B"}]
+    first, second = (await people.ok("createRecords", {"table": "People", "records": rows}))["records"]
+    error = await people.error(
+        "patchRecord", {"table": "People", "recordId": second["id"], "fields": {"Email": "a@x.io"}}
+    )
+    assert error["code"] == "conflict" and "a@x.io" in error["message"]
+    assert error["fieldErrors"][0]["field"] == "Email" and first["id"] in error["fieldErrors"][0]["message"]
+    same = await people.ok("patchRecord", {"table": "People", "recordId": first["id"], "fields": {"Email": "a@x.io"}})
+    assert same["record"]["fields"]["Email"] == "a@x.io"
+    after = {r["id"]: r["fields"]["Email"] for r in await all_records(people)}
+    assert after == {first["id"]: "a@x.io", second["id"]: "b@x.io"}
+
+
+async def test_add_columns_takes_unique_and_only_for_types_that_can_be(people: Agent) -> None:
+    added = await people.ok(
+        "addColumns", {"table": "People", "columns": [{"name": "Phone", "type": "PHONE", "unique": True}]}
+    )
+    assert {c["name"]: c.get("unique") for c in added["table"]["columns"]}["Phone"] is True
+    await people.ok("createRecords", {"table": "People", "records": [{"Name": "A", "Phone": "1"}]})
+    error = await people.error("createRecords", {"table": "People", "records": [{"Name": "B", "Phone": "1"}]})
+    assert error["code"] == "conflict" and "Phone" in error["message"]
+    refused = await people.error(
+        "addColumns", {"table": "People", "columns": [{"name": "Flag", "type": "BOOLEAN", "unique": True}]}
+    )
+    assert refused["code"] == "invalid_argument"
+    assert refused["fieldErrors"][0]["field"] == "columns[0].unique" and "TEXT" in refused["fieldErrors"][0]["allowed"]
+
+
+# -- a store made by an older tables-mcp ----------------------------------------------------------------
+
+# The layout of a store made before unique columns and record versions (tables-mcp up to issue 14).
+OLD_LAYOUT = """
+CREATE TABLE _tm_tables (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT,
+    created_at TEXT NOT NULL, next_column INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE _tm_columns (
+    table_id TEXT NOT NULL REFERENCES _tm_tables(id), position INTEGER NOT NULL, name TEXT NOT NULL,
+    type TEXT NOT NULL, required INTEGER NOT NULL, options TEXT, description TEXT, reference_table TEXT,
+    sql_name TEXT NOT NULL, PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
+CREATE TABLE _tm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO _tm_meta VALUES ('schema_version', '1');
+INSERT INTO _tm_tables VALUES ('tblold', 'Old', NULL, '2026-01-01T00:00:00.000Z', 1);
+INSERT INTO _tm_columns VALUES ('tblold', 0, 'Title', 'TEXT', 1, NULL, NULL, NULL, 'c0');
+CREATE TABLE "t_tblold" (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    "c0" TEXT);
+INSERT INTO "t_tblold" (created_at, updated_at, c0)
+    VALUES ('2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'kept');
+"""
+
+
+async def test_a_store_file_of_an_older_layout_opens_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_LAYOUT)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        async for agent in open_agent(store, ToolOptions()):
+            [record] = (await agent.ok("listRecords", {"table": "Old"}))["records"]
+            assert record["fields"] == {"Title": "kept"}
+            await agent.ok("addColumns", {"table": "Old", "columns": [{"name": "Key", "type": "TEXT", "unique": True}]})
+            await agent.ok("patchRecord", {"table": "Old", "recordId": record["id"], "fields": {"Key": "k1"}})
+            error = await agent.error("createRecords", {"table": "Old", "records": [{"Title": "new", "Key": "k1"}]})
+            assert error["code"] == "conflict"
+    finally:
+        await store.aclose()
+    reopened = SqliteStore(path)  # a migrated store opens again as it is
+    await reopened.open()
+    try:
+        [table] = await reopened.list_tables()
+        assert [c.unique for c in table.columns] == [False, True]
+    finally:
+        await reopened.aclose()
