@@ -423,6 +423,48 @@ async def test_sorted_pages_switch_to_a_cursor_past_the_offset_cap(
     await backend.aclose()
 
 
+async def test_stateless_replicas_page_by_seek_and_hold_no_kintone_cursor(
+    state: FakeKintone, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas behind a balancer, each page on the other one: what the README promises for --stateless."""
+    monkeypatch.setattr(fake_module, "_MAX_OFFSET", 600)
+    state.add_records(1, [{"title": v(f"t{i:04}"), "points": v(str((i * 37) % 100))} for i in range(1300)])
+    replicas = [make(url, max_offset=600), make(url, max_offset=600)]
+    for replica in replicas:
+        replica.serve_replicated()
+        await replica.open()
+    table = await tasks_table(replicas[0])
+    seen: list[str] = []
+    cursor = None
+    for page_number in range(10):
+        query = build_list_query(table, CAPABILITIES, {"limit": 400, "cursor": cursor})
+        page = await replicas[page_number % 2].list_records(table, query)
+        seen += [record["id"] for record in page.records]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [str(i) for i in range(1, 1301)]  # unsorted: seek by $id, no limit, any replica
+
+    args: dict[str, Any] = {"sort": [{"field": "points", "direction": "desc"}], "limit": 400}
+    cursor, sorted_seen = None, 0
+    for page_number in range(3):  # offset pages up to the cap, on alternating replicas
+        query = build_list_query(table, CAPABILITIES, {**args, "cursor": cursor})
+        page = await replicas[page_number % 2].list_records(table, query)
+        sorted_seen += len(page.records)
+        cursor = page.next_cursor
+        if sorted_seen > 600:
+            break
+    assert sorted_seen == 800 and cursor is not None
+    refused = await raises(
+        replicas[0].list_records(table, build_list_query(table, CAPABILITIES, {**args, "cursor": cursor}))
+    )
+    assert refused.code is ErrorCode.INVALID_ARGUMENT and "--stateless" in refused.message
+    [hint] = refused.field_errors
+    assert hint.field == "cursor" and "without a sort" in hint.message
+    assert logged(state, "POST", "records/cursor") == [] and state.cursors == {}
+    for replica in replicas:
+        await replica.aclose()
+
+
 async def test_a_cursor_page_cannot_be_read_twice_or_with_another_query(
     state: FakeKintone, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

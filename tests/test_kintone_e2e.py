@@ -242,3 +242,30 @@ async def test_429_with_retry_after_is_retried_transparently(fake: FakeKintone, 
         assert not created.isError, created.content
         assert [r.status for r in logged(fake, "POST", "records")] == [429, 200]
     assert sorted(rec.values["Title"] for rec in fake.apps[1].records.values()) == ["first", "second"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("flags", "replicated"),
+    [
+        (["--transport", "http", "--stateless"], True),
+        (["--transport", "http"], False),
+        (["--transport", "sse"], False),
+        ([], False),
+    ],
+)
+async def test_only_stateless_http_makes_kintone_page_without_cursors(
+    fake: FakeKintone, url: str, flags: list[str], replicated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up path a user takes (flags -> Settings -> open_catalogue) tells the backend it is a replica."""
+    from tables_mcp.cli import build_parser, open_catalogue
+    from tables_mcp.config import Settings, load_settings
+
+    for key, value in kintone_env(url).items():
+        monkeypatch.setenv(key, value)
+    for key in [k for k in os.environ if k.startswith("TABLES_MCP_")]:
+        monkeypatch.delenv(key)
+    args = build_parser().parse_args(["--backend", "kintone", *flags])
+    settings = load_settings({name: getattr(args, name, None) for name in Settings.model_fields})
+    async with open_catalogue(settings) as catalogue:
+        assert catalogue.backend._pager.live_cursors is not replicated  # type: ignore[attr-defined]

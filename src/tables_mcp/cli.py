@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 
 from . import __version__
 from .audit import AuditLog
-from .backends.base import Backend
+from .backends.base import Backend, ReplicaAware
 from .backends.registry import adapter
 from .config import ConfigError, Settings, load_settings, tool_options
 from .doctor import run_doctor
@@ -176,6 +176,8 @@ def open_backend(settings: Settings) -> Backend:
 @asynccontextmanager
 async def open_catalogue(settings: Settings, audit: AuditLog | None = None) -> AsyncIterator[Catalogue]:
     backend = open_backend(settings)
+    if settings.stateless and settings.transport == "http" and isinstance(backend, ReplicaAware):
+        backend.serve_replicated()
     await backend.open()
     try:
         catalogue = Catalogue(backend, tool_options(settings), audit=audit)

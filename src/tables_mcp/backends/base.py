@@ -74,6 +74,15 @@ class RecordDeleter(Protocol):
         ...
 
 
+@runtime_checkable
+class ReplicaAware(Protocol):
+    """A backend that keeps state between calls (a platform cursor held open, say) and can do without it."""
+
+    def serve_replicated(self) -> None:
+        """Calls of one session may reach different server processes (stateless HTTP behind a balancer):
+        keep nothing between calls that another process would need."""
+
+
 def table_editor(backend: Backend) -> TableEditor:
     if backend.capabilities.create_table and isinstance(backend, TableEditor):
         return backend

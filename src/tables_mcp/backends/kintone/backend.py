@@ -1,7 +1,7 @@
 """The Kintone adapter's Backend: each Kintone app is a table, each form field a column.
 
-It owns the Backend protocol on top of `api.KintoneApi`: tables from the apps' forms (checked again
-every 30 s, the last good schema kept through outages), records read (`paging`), created in
+It owns the Backend protocol on top of `api.KintoneApi`: tables from the apps' forms (kit SchemaCache: checked
+again every 30 s, the last good schema kept through outages), records read (`paging`), created in
 100-record requests (kit batches: all-or-nothing per request, the exact outcome reported when a
 create fails part-way), patched and deleted, and the capabilities agents are told about.
 """
@@ -11,18 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
-
-import anyio
 
 from ...errors import ConfigError, ErrorCode, TablesError, not_found
 from ...http import RetryPolicy
 from ...model import Capabilities, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
+from ..kit.schema_cache import SchemaCache
 from .api import KintoneApi
 from .codec import decode_record, encode_row, encode_rows, record_from_input
 from .errors import no_record, record_context, shape_check
@@ -59,6 +57,12 @@ CAPABILITIES = Capabilities(
 )
 
 
+@dataclass(frozen=True)
+class _Schema:
+    tables: list[Table]
+    token: str  # changes whenever an app's form changes
+
+
 class KintoneBackend:
     """The Backend protocol over the Kintone REST API; see the package docstring."""
 
@@ -82,13 +86,8 @@ class KintoneBackend:
     ) -> None:
         self.settings = KintoneSettings.of(base_url, api_tokens, username, password, guest_space_id, app_ids)
         self._api = KintoneApi(self.settings, retry, max_concurrency)
-        self.schema_check_interval = schema_check_interval
         self.create_concurrency = create_concurrency
-        self._forms: dict[str, AppForm] | None = None
-        self._forms_at = 0.0
-        self._token = ""
-        self._tables: list[Table] = []
-        self._schema_lock = anyio.Lock()
+        self._schema: SchemaCache[_Schema] = SchemaCache(self._load_schema, schema_check_interval)
         # Keyed by the domain (and guest space), so every replica and restart reads the same cursors.
         space = self.settings.guest_space_id or ""
         self._cursor_codec = CursorCodec(store_key("kintone", self.settings.base_url, space))
@@ -115,7 +114,11 @@ class KintoneBackend:
 
     async def open(self) -> None:
         """Check the credentials by loading every app's form; errors here are loud."""
-        await self._load_forms(force=True, strict=True)
+        await self._schema.get(force=True)
+
+    def serve_replicated(self) -> None:
+        """Replicas page by seek and offset only: a Kintone cursor lives in the process that opened it."""
+        self._pager.live_cursors = False
 
     async def aclose(self) -> None:
         await self._pager.aclose()
@@ -124,40 +127,21 @@ class KintoneBackend:
     # -- tables ----------------------------------------------------------------------------------
 
     async def list_tables(self) -> list[Table]:
-        await self._load_forms()
-        return list(self._tables)
+        return list((await self._schema.get()).tables)
 
     async def schema_token(self) -> str:
-        await self._load_forms()
-        return self._token
+        return (await self._schema.get()).token
 
     async def can_write(self) -> bool | None:
         # Kintone has no dry run, and API-token rights cannot be read back: only a write would tell.
         return None
 
-    async def _load_forms(self, force: bool = False, strict: bool = False) -> None:
-        async with self._schema_lock:
-            fresh = time.monotonic() - self._forms_at < self.schema_check_interval
-            if self._forms is not None and fresh and not force:
-                return
-            try:
-                forms = await self._fetch_forms(strict)
-            except (TablesError, ConfigError) as exc:
-                if strict or self._forms is None:
-                    raise
-                # Keep serving the last known schema; check again a little later.
-                log.warning("Kintone schema check failed, keeping the previous schema: %s", exc)
-                self._forms_at = time.monotonic() - self.schema_check_interval + 5
-                return
-            self._install_forms(forms)
-
-    def _install_forms(self, forms: dict[str, AppForm]) -> None:
-        self._forms = forms
-        self._forms_at = time.monotonic()
-        self._tables = [table_from_form(form) for form in forms.values()]
+    async def _load_schema(self) -> _Schema:
+        # The first load is strict: apps named in KINTONE_APP_IDS must be readable at start; later they may vanish.
+        forms = await self._fetch_forms(strict=self._schema.current is None)
         shape = [(f.app_id, f.name, f.revision, f.properties) for f in forms.values()]
         digest = hashlib.sha256(json.dumps(shape, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        self._token = digest[:16]
+        return _Schema([table_from_form(form) for form in forms.values()], digest[:16])
 
     async def _fetch_forms(self, strict: bool) -> dict[str, AppForm]:
         apps = await self._list_apps()

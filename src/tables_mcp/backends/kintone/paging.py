@@ -3,7 +3,9 @@
 Without a sort, pages seek on `$id` (no offset limit at all). With a sort, pages use limit/offset up
 to Kintone's 10,000 offset cap, then a Kintone cursor (records/cursor.json) that this process keeps
 open and reads forward; at most a few are kept, each read to its end or deleted, because Kintone
-allows only 10 live cursors per domain. Every position a cursor carries is checked as untrusted input.
+allows only 10 live cursors per domain. Replicas (stateless HTTP) keep none: the next page of a
+listing may reach another process, so past the cap a sorted listing is refused with what to do instead.
+Every position a cursor carries is checked as untrusted input.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Pager:
         self._cursor_codec = cursor_codec
         self.max_offset = min(max_offset, MAX_OFFSET)
         self._cursors: dict[str, LiveCursor] = {}
+        self.live_cursors = True  # False on replicas: no Kintone cursor held between calls
 
     async def aclose(self) -> None:
         for handle in list(self._cursors):
@@ -68,6 +71,8 @@ class Pager:
         order = ", ".join(f"{query_code(key.column)} {'desc' if key.descending else 'asc'}" for key in query.sort)
         order += ", $id asc"
         if state.get("m") == "c":
+            if not self.live_cursors:
+                raise replicas_stop_at_the_offset_cap(self.max_offset)
             return await self._cursor_page(table, query, f"{where} order by {order}", codes, limit, state, scope)
         return await self._offset_page(table, query, where, order, codes, limit, state, scope)
 
@@ -212,6 +217,20 @@ class Pager:
             await self._api.send("DELETE", "records/cursor", body={"id": live.kintone_id})
         except TablesError as exc:  # it expires on its own within 10 minutes
             log.info("Could not delete a Kintone cursor: %s", exc.message)
+
+
+def replicas_stop_at_the_offset_cap(max_offset: int) -> TablesError:
+    return invalid_argument(
+        f"Past the first {max_offset:,} records a sorted listing needs a Kintone cursor held open by one server "
+        "process, and this server runs as a replica (--stateless), where the next call may reach another one.",
+        [
+            FieldError(
+                "cursor",
+                "list without a sort (pages then seek by record id, with no limit), or narrow the filter, e.g. to "
+                "a range of the sort column, so that fewer records match",
+            )
+        ],
+    )
 
 
 def stale_cursor() -> TablesError:
