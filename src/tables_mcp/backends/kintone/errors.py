@@ -13,23 +13,40 @@ from typing import Any
 from ...errors import ErrorCode, FieldError, TablesError, not_found
 from ...http import ErrorResponse, status_error
 from ...model import Table
+from ..kit.error_table import Rule, error_for
 
-AUTH_CODES = frozenset({"CB_AU01", "CB_WA01", "GAIA_IA02", "GAIA_DA03"})
-PERMISSION_CODES = frozenset({"CB_NO02", "GAIA_NO01"})
-NOT_FOUND_CODES = frozenset({"GAIA_AP01", "GAIA_RE01", "GAIA_BL01", "GAIA_RE02", "GAIA_RE20", "CB_IL02"})
-CONFLICT_CODES = frozenset({"GAIA_CO02"})
-RATE_CODES = frozenset({"GAIA_TO04", "GAIA_TM12"})
-DEFAULT_RATE_RETRY = 1.0
-HINTS = {
-    ErrorCode.UNAUTHENTICATED: "Kintone rejected the configured credentials; ask the user to check KINTONE_API_TOKEN "
-    "(one token per app, comma-separated) or KINTONE_USERNAME / KINTONE_PASSWORD.",
-    ErrorCode.PERMISSION_DENIED: "The configured Kintone user or API token lacks this permission (view, add, edit "
-    "or delete); ask the user to grant it in the app's settings.",
+DEFAULT_RATE_RETRY = 1.0  # seconds; Kintone's throttling answers carry no Retry-After
+_AUTH_HINT = (
+    "Kintone rejected the configured credentials; ask the user to check KINTONE_API_TOKEN (one token per app, "
+    "comma-separated) or KINTONE_USERNAME / KINTONE_PASSWORD."
+)
+_PERMISSION_HINT = (
+    "The configured Kintone user or API token lacks this permission (view, add, edit or delete); ask the user to "
+    "grant it in the app's settings."
+)
+
+
+def _rules(codes: str, rule: Rule) -> dict[str, Rule]:
+    return dict.fromkeys(codes.split(), rule)
+
+
+# Kintone's error codes (BACKENDS.md, Kintone) as data; a code not here falls back to the HTTP status.
+RULES: dict[str, Rule] = {
+    **_rules("CB_AU01 CB_WA01 GAIA_IA02 GAIA_DA03", Rule(ErrorCode.UNAUTHENTICATED, _AUTH_HINT)),
+    **_rules("CB_NO02 GAIA_NO01", Rule(ErrorCode.PERMISSION_DENIED, _PERMISSION_HINT)),
+    **_rules("GAIA_RE01 GAIA_BL01 GAIA_RE02 GAIA_RE20 CB_IL02", Rule(ErrorCode.NOT_FOUND)),
+    "GAIA_AP01": Rule(
+        ErrorCode.NOT_FOUND,
+        "The app does not exist (or was deleted); listTables shows the apps, and KINTONE_APP_IDS names them.",
+    ),
+    "GAIA_CO02": Rule(ErrorCode.CONFLICT),
+    **_rules("GAIA_TO04 GAIA_TM12", Rule(ErrorCode.RATE_LIMITED, retry_after=DEFAULT_RATE_RETRY)),
+    "GAIA_IL23": Rule(
+        ErrorCode.BACKEND_ERROR,
+        "The app is in a guest space: ask the user to set KINTONE_GUEST_SPACE_ID to that space's id.",
+    ),
 }
-CODE_HINTS = {
-    "GAIA_IL23": "The app is in a guest space: ask the user to set KINTONE_GUEST_SPACE_ID to that space's id.",
-    "GAIA_AP01": "The app does not exist (or was deleted); listTables shows the apps, and KINTONE_APP_IDS names them.",
-}
+_STATUS_HINTS = {ErrorCode.UNAUTHENTICATED: _AUTH_HINT, ErrorCode.PERMISSION_DENIED: _PERMISSION_HINT}
 
 
 def map_kintone_error(failure: ErrorResponse) -> TablesError:
@@ -39,42 +56,23 @@ def map_kintone_error(failure: ErrorResponse) -> TablesError:
     message = body.get("message") if isinstance(body.get("message"), str) else None
     if code is None or message is None:
         return status_error("Kintone", failure.status, failure.text)
-    kind = _error_code(code, failure.status)
-    field_errors = parse_field_errors(body.get("errors"))
-    retry_after = failure.retry_after
-    if kind is ErrorCode.RATE_LIMITED and retry_after is None:
-        retry_after = DEFAULT_RATE_RETRY
-    hint = CODE_HINTS.get(code) or HINTS.get(kind)
-    return TablesError(
-        kind,
+    fallback = status_error("Kintone", failure.status, "").code
+    error = error_for(
+        RULES,
+        code,
         f"Kintone: {message} ({code})",
-        field_errors=field_errors,
-        retry_after=retry_after,
-        backend_code=code,
         status=failure.status,
-        hint=hint,
+        fallback=fallback,
+        retry_after=failure.retry_after,
+        field_errors=parse_field_errors(body.get("errors")),
     )
-
-
-def _error_code(code: str, status: int) -> ErrorCode:
-    for codes, kind in (
-        (AUTH_CODES, ErrorCode.UNAUTHENTICATED),
-        (PERMISSION_CODES, ErrorCode.PERMISSION_DENIED),
-        (NOT_FOUND_CODES, ErrorCode.NOT_FOUND),
-        (CONFLICT_CODES, ErrorCode.CONFLICT),
-        (RATE_CODES, ErrorCode.RATE_LIMITED),
-    ):
-        if code in codes:
-            return kind
-    if code == "GAIA_IL23":
-        return ErrorCode.BACKEND_ERROR
-    if status >= 500:
-        return ErrorCode.UNAVAILABLE
-    if status == 429:
-        return ErrorCode.RATE_LIMITED
-    if status in (400, 422):
-        return ErrorCode.INVALID_ARGUMENT
-    return status_error("Kintone", status, "").code
+    if code in RULES:
+        return error
+    # A code Kintone added since: the status decides, with the hint and wait that status implies.
+    wait = error.retry_after
+    if fallback is ErrorCode.RATE_LIMITED and wait is None:
+        wait = DEFAULT_RATE_RETRY
+    return replace(error, hint=_STATUS_HINTS.get(fallback), retry_after=wait)
 
 
 _RECORD_PREFIX = re.compile(r"records\[(\d+)\]\.?")
