@@ -133,6 +133,8 @@ class Bench:
             "KINTONE_API_TOKEN": f"{tokens['customers']},{tokens['deals']}",
             "KINTONE_APP_IDS": f"{self.domain.customers_app},{self.domain.deals_app}",
             "TABLES_MCP_LOG_LEVEL": "WARNING",
+            # a work tree's source is measured when PYTHONPATH points at it
+            **{key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ},
         }
 
     @asynccontextmanager

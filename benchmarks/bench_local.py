@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import peers
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -87,8 +88,12 @@ TOOL_MODES = ("auto", "generic", "per-table")
 
 # Targets: (comparison, threshold). "<=" means lower is better.
 TARGET_COLD_START_S = 0.6
-TARGET_CREATE_RPS = 20_000
+TARGET_COLD_START_VS_IMPORT = 1.1  # spawn -> first tools/list over a bare `import mcp.server`
+TARGET_CREATE_RPS = 25_000
 TARGET_GET_P50_MS = 1.0
+TARGET_GET_VS_PING = 1.25  # getRecord p50 over ping p50 on the same session
+TARGET_LIST_500_MS = 14.0
+TARGET_VS_NODE = 1.2  # tables-mcp's stdio round trips over the TypeScript SDK's
 # 10 seven-column tables in auto mode, the generic createRecords included (the tool-contract issue).
 TARGET_TOOLS_LIST_10_AUTO_BYTES = 13 * 1024
 TARGET_RSS_MB = 80
@@ -131,6 +136,12 @@ def make_records(rng: random.Random, start: int, count: int) -> list[dict[str, A
 # -- the server under test ---------------------------------------------------------------------------
 
 
+def child_env(**settings: str) -> dict[str, str]:
+    """The server's environment: the settings given, plus PYTHONPATH so that a work tree's source is measured."""
+    passed = {key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ}
+    return {**passed, **settings}
+
+
 def server_command() -> list[str]:
     script = Path(sys.executable).parent / ("tables-mcp.exe" if os.name == "nt" else "tables-mcp")
     if script.exists():
@@ -154,7 +165,7 @@ class Bench:
         params = StdioServerParameters(
             command=self.command[0],
             args=[*self.command[1:], "--db", str(db), *extra],
-            env={"TABLES_MCP_DB": str(db), "TABLES_MCP_LOG_LEVEL": "WARNING"},
+            env=child_env(TABLES_MCP_DB=str(db), TABLES_MCP_LOG_LEVEL="WARNING"),
         )
         async with stdio_client(params, errlog=self.errlog) as (read, write), ClientSession(read, write) as s:
             await s.initialize()
@@ -241,9 +252,10 @@ async def bench_cold_start(b: Bench) -> None:
     db = b.workdir / "cold.db"
     async with b.session(db) as s:  # a store with one table, so tools/list has per-table tools
         await create_table(s, "Contacts", "Sales contacts")
-    totals, inits = [], []
+    totals, inits, imports = [], [], []
     for _ in range(b.plan.cold_runs):
-        params = StdioServerParameters(command=b.command[0], args=[*b.command[1:], "--db", str(db)], env={})
+        imports.extend(peers.bare_import_seconds(1))  # interleaved, so both see the same machine
+        params = StdioServerParameters(command=b.command[0], args=[*b.command[1:], "--db", str(db)], env=child_env())
         t0 = time.perf_counter()
         async with stdio_client(params, errlog=b.errlog) as (read, write), ClientSession(read, write) as s:
             await s.initialize()
@@ -262,6 +274,15 @@ async def bench_cold_start(b: Bench) -> None:
     )
     b.record("  of which spawn -> initialize result", f"{statistics.median(inits):.3f} s")
     b.record("  runs (min / max)", f"{min(totals):.3f} / {max(totals):.3f} s")
+    bare = statistics.median(imports)
+    b.figures["bare_import_s"] = imports
+    b.record("  bare `python -c 'import mcp.server'` (median)", f"{bare:.3f} s")
+    b.record(
+        "  ratio cold start / bare import",
+        f"{median / bare:.2f}x",
+        f"<= {TARGET_COLD_START_VS_IMPORT}x",
+        median / bare <= TARGET_COLD_START_VS_IMPORT,
+    )
 
 
 async def bench_data(b: Bench) -> dict[str, Any]:
@@ -378,6 +399,13 @@ async def bench_data(b: Bench) -> dict[str, Any]:
         b.record(
             "  MCP ping over stdio (floor of any call): p50 / p99", f"{ms(pct(pings, 0.5))} / {ms(pct(pings, 0.99))}"
         )
+        ratio = pct(info["get_stdio"], 0.5) / pct(pings, 0.5)
+        b.record(
+            "  ratio getRecord p50 / ping p50",
+            f"{ratio:.2f}x",
+            f"<= {TARGET_GET_VS_PING}x",
+            ratio <= TARGET_GET_VS_PING,
+        )
 
         progress(f"listRecords via {list_tool}: {plan.list_calls} calls, limit {plan.list_limit}")
         args = {**list_base, "limit": plan.list_limit}
@@ -390,7 +418,12 @@ async def bench_data(b: Bench) -> dict[str, Any]:
         size = wire_bytes(result)
         got = len(result.structuredContent["records"])
         b.figures["list_s"] = lat
-        b.record(f"listRecords limit {plan.list_limit} ({got} records): median", ms(statistics.median(lat)))
+        b.record(
+            f"listRecords limit {plan.list_limit} ({got} records): median",
+            ms(statistics.median(lat)),
+            f"< {TARGET_LIST_500_MS:g} ms",
+            statistics.median(lat) * 1000 < TARGET_LIST_500_MS,
+        )
         b.record("  min / max, response size", f"{ms(min(lat))} / {ms(max(lat))}, {size / 1024:,.0f} KiB")
     return info
 
@@ -687,7 +720,56 @@ def _one_line(exc: BaseException) -> str:
 
 async def bench_data_and_compare(b: Bench) -> None:
     info = await bench_data(b)
+    await bench_vs_node(b, info)
     await bench_in_process(b, info)
+
+
+async def bench_vs_node(b: Bench, info: dict[str, Any]) -> None:
+    """Ping and the cheapest tools/call of tables-mcp and of a Node server on the TypeScript SDK, interleaved."""
+    progress(f"installing {peers.NODE_SDK} for the Node peer")
+    node = peers.install_node_peer(b.workdir)
+    if isinstance(node, str):
+        b.record("TypeScript SDK peer", f"skipped ({node})")
+        return
+    table_id, ids = info["table"]["id"], info["ids"]
+    progress(f"ping and tools/call, tables-mcp and the Node peer, {len(ids)} rounds")
+    async with (
+        b.session(info["db"]) as ours,
+        stdio_client(node, errlog=b.errlog) as (read, write),
+        ClientSession(read, write) as theirs,
+    ):
+        await theirs.initialize()
+        ways: dict[str, Callable[[str], Any]] = {
+            "node ping": lambda _: theirs.send_ping(),
+            "node noop": lambda _: call(theirs, "noop", {}),
+            "ours ping": lambda _: ours.send_ping(),
+            "ours getRecord": lambda rid: call(ours, "getRecord", {"table": table_id, "recordId": rid}),
+        }
+        samples: dict[str, list[float]] = {way: [] for way in ways}
+        order = list(ways)
+        shuffle = random.Random(7)
+        for round_no, rid in enumerate([*ids[:20], *ids]):
+            shuffle.shuffle(order)  # each way follows each other way equally often
+            for way in order:
+                t0 = time.perf_counter()
+                await ways[way](rid)
+                if round_no >= 20:  # the first 20 rounds warm up
+                    samples[way].append(time.perf_counter() - t0)
+    p50 = {way: pct(sorted(values), 0.5) for way, values in samples.items()}
+    b.figures.update({f"vs_node_{way.replace(' ', '_')}_s": values for way, values in samples.items()})
+    version = peers.node_sdk_version(b.workdir)
+    b.record(
+        f"TypeScript SDK {version} over stdio: ping / noop call p50", f"{ms(p50['node ping'])} / {ms(p50['node noop'])}"
+    )
+    b.record("tables-mcp, same rounds: ping / getRecord p50", f"{ms(p50['ours ping'])} / {ms(p50['ours getRecord'])}")
+    for ours_way, node_way in (("ours ping", "node ping"), ("ours getRecord", "node noop")):
+        ratio = p50[ours_way] / p50[node_way]
+        b.record(
+            f"  ratio {ours_way.split()[1]} / TypeScript {node_way.split()[1]} (p50)",
+            f"{ratio:.2f}x",
+            f"<= {TARGET_VS_NODE}x",
+            ratio <= TARGET_VS_NODE,
+        )
 
 
 def main() -> None:
