@@ -7,19 +7,29 @@ nested past the parser's depth, integers past its digit limit) are -32700 with i
 longer part of MCP) is -32600 for each request in it; a method MCP does not define is -32601 with the
 request's id; a string holding a lone surrogate (valid JSON, but no UTF-8 can carry it back) is -32602
 with the request's id. Messages that pass go to the server as the SDK's own message types.
+
+On asyncio, where stdin and stdout are pipes, sockets or terminals (as an MCP client starts us), lines
+are read and written on the event loop's own pipe transports: the SDK's way (a worker thread per
+read, write and flush) costs two thread hops per message, most of a ping's time. Anything else
+(regular files, another event loop) falls back to worker-thread file I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import stat
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, BinaryIO, get_args
 
 import anyio
 import mcp.types as types
+import sniffio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
 
@@ -67,15 +77,20 @@ def check_line(line: bytes) -> tuple[SessionMessage | None, bytes | None]:
     method = parsed.get("method")
     if isinstance(method, str) and method not in KNOWN_METHODS:
         return None, _error(request_id, METHOD_NOT_FOUND, f"Method not found: {method[:80]!r}.")
-    try:
-        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return None, _error(request_id, INVALID_PARAMS, "Invalid params: a string holds a lone UTF-16 surrogate.")
+    if _MAY_HOLD_SURROGATE.search(line) is not None:
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return None, _error(request_id, INVALID_PARAMS, "Invalid params: a string holds a lone UTF-16 surrogate.")
     try:
         return SessionMessage(types.JSONRPCMessage.model_validate(parsed)), None
     except ValueError:
         return None, _error(request_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message.")
 
+
+# Strict UTF-8 decoding refuses encoded surrogates, so a decoded line can hold one only through a `\\uD800`-`\\uDFFF`
+# escape: only a line with such an escape is worth encoding again to find out (a whole request's worth of work).
+_MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # The id of a line that does not parse, where it leads the object as SDK clients write it
 # (`{"jsonrpc": "2.0", "id": 7, ...}`): an id found anywhere else might belong to something nested.
@@ -96,6 +111,10 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool)
 
 
+LineSource = Callable[[], Awaitable[bytes | None]]  # the next line, None at the end
+LineSink = Callable[[bytes], Awaitable[None]]  # write and flush
+
+
 @asynccontextmanager
 async def stdio_transport(
     stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
@@ -103,38 +122,187 @@ async def stdio_transport(
     tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 ]:
     """The server's pair of message streams over stdin/stdout (binary; the process's own by default)."""
-    reader = anyio.wrap_file(stdin or sys.stdin.buffer)
-    writer = anyio.wrap_file(stdout or sys.stdout.buffer)
-    to_server, from_client = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    to_client, from_server = anyio.create_memory_object_stream[SessionMessage](0)
-    write_lock = anyio.Lock()
+    async with AsyncExitStack() as stack:
+        read_line, write_bytes = await stack.enter_async_context(
+            _line_io(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
+        )
+        to_server, from_client = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+        to_client, from_server = anyio.create_memory_object_stream[SessionMessage](0)
+        write_lock = anyio.Lock()
 
-    async def write(data: bytes) -> None:
-        async with write_lock:  # direct answers and the server's messages never interleave mid-line
-            await writer.write(data)
-            await writer.flush()
+        async def write(data: bytes) -> None:
+            async with write_lock:  # direct answers and the server's messages never interleave mid-line
+                await write_bytes(data)
 
-    async def read_stdin() -> None:
-        async with to_server:
-            async for line in reader:
-                message, answer = check_line(line)
-                if answer is not None:
-                    await write(answer)
-                elif message is not None:
-                    await to_server.send(message)
+        async def read_stdin() -> None:
+            async with to_server:
+                while (line := await read_line()) is not None:
+                    message, answer = check_line(line)
+                    if answer is not None:
+                        await write(answer)
+                    elif message is not None:
+                        await to_server.send(message)
 
-    server_done = anyio.Event()
+        server_done = anyio.Event()
 
-    async def write_stdout() -> None:
-        async with from_server:
-            async for message in from_server:
-                text = message.message.model_dump_json(by_alias=True, exclude_none=True)
-                await write(text.encode("utf-8") + b"\n")
-        server_done.set()  # the server closed its stream: every answer it had is written
+        async def write_stdout() -> None:
+            async with from_server:
+                async for message in from_server:
+                    text = message.message.model_dump_json(by_alias=True, exclude_none=True)
+                    await write(text.encode("utf-8") + b"\n")
+            server_done.set()  # the server closed its stream: every answer it had is written
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(read_stdin)
-        group.start_soon(write_stdout)
-        yield from_client, to_client
-        await server_done.wait()
-        group.cancel_scope.cancel()  # stop waiting on stdin once the server is gone
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_stdin)
+            group.start_soon(write_stdout)
+            yield from_client, to_client
+            await server_done.wait()
+            group.cancel_scope.cancel()  # stop waiting on stdin once the server is gone
+
+
+@asynccontextmanager
+async def _line_io(stdin: BinaryIO, stdout: BinaryIO) -> AsyncIterator[tuple[LineSource, LineSink]]:
+    """Line reads and writes on the event loop's pipes where it can, else through worker threads."""
+    if _loop_can_serve(stdin) and _loop_can_serve(stdout):
+        async with _loop_pipes(stdin, stdout) as io:
+            yield io
+        return
+    reader, writer = anyio.wrap_file(stdin), anyio.wrap_file(stdout)
+
+    async def read_line() -> bytes | None:
+        return await reader.readline() or None
+
+    async def write_bytes(data: bytes) -> None:
+        await writer.write(data)
+        await writer.flush()
+
+    yield read_line, write_bytes
+
+
+def _loop_can_serve(file: BinaryIO) -> bool:
+    """asyncio's pipe transports take pipes, sockets and character devices, on its own event loop only."""
+    try:
+        mode = os.fstat(file.fileno()).st_mode
+        library = sniffio.current_async_library()
+    except (OSError, ValueError, sniffio.AsyncLibraryNotFoundError):
+        return False
+    serviceable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return library == "asyncio" and serviceable and os.name == "posix"
+
+
+@asynccontextmanager
+async def _loop_pipes(stdin: BinaryIO, stdout: BinaryIO) -> AsyncIterator[tuple[LineSource, LineSink]]:
+    """Reads and writes on duplicates of the two descriptors, so that closing the transports leaves the
+    process's own stdin and stdout open; they are put back to blocking mode at the end."""
+    loop = asyncio.get_running_loop()
+    fds = (stdin.fileno(), stdout.fileno())
+    lines = _LineProtocol()
+    writing = _WriteProtocol()
+    read_transport, _ = await loop.connect_read_pipe(lambda: lines, os.fdopen(os.dup(fds[0]), "rb", buffering=0))
+    write_transport, _ = await loop.connect_write_pipe(lambda: writing, os.fdopen(os.dup(fds[1]), "wb", buffering=0))
+
+    async def write_bytes(data: bytes) -> None:
+        if writing.lost is not None:
+            raise anyio.BrokenResourceError from writing.lost
+        write_transport.write(data)
+        await writing.drained()
+
+    try:
+        yield lines.readline, write_bytes
+    finally:
+        read_transport.close()
+        write_transport.close()
+        for fd in fds:
+            try:
+                os.set_blocking(fd, True)  # the flag belongs to the open file, shared with the duplicates
+            except OSError:
+                pass
+
+
+class _LineProtocol(asyncio.Protocol):
+    """Splits what arrives into lines; stops reading while many lines wait (backpressure on the client)."""
+
+    HIGH_WATER = 64
+
+    def __init__(self) -> None:
+        self._lines: deque[bytes] = deque()
+        self._partial = bytearray()
+        self._ended = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.ReadTransport | None = None
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._partial += data
+            return
+        self._partial += data[:last]
+        self._lines.extend(bytes(self._partial).split(b"\n"))  # only "\n" ends a line, as in the SDK's reader
+        self._partial = bytearray(data[last + 1 :])
+        if len(self._lines) >= self.HIGH_WATER and self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._end()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if self._partial:
+            self._lines.append(bytes(self._partial))  # a last line without its newline is still a line
+            self._partial = bytearray()
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def readline(self) -> bytes | None:
+        while not self._lines:
+            if self._ended:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._paused and len(self._lines) <= self.HIGH_WATER // 2 and self._transport is not None:
+            self._transport.resume_reading()
+            self._paused = False
+        return self._lines.popleft()
+
+
+class _WriteProtocol(asyncio.Protocol):
+    """Write flow control: `drained` waits while the pipe's buffer is above its high-water mark."""
+
+    def __init__(self) -> None:
+        self._resumed: asyncio.Future[None] | None = None
+        self.lost: Exception | None = None
+
+    def pause_writing(self) -> None:
+        self._resumed = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_result(None)
+        self._resumed = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or BrokenPipeError("stdout closed")
+        self.resume_writing()
+
+    async def drained(self) -> None:
+        if self._resumed is not None:
+            await asyncio.shield(self._resumed)
+        if self.lost is not None:
+            raise anyio.BrokenResourceError from self.lost
