@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tables_mcp.backends.store.sqlite import SqliteStore
+from tables_mcp.model import ListQuery
 from tables_mcp.tools import ToolOptions
 
 from .conftest import Agent, open_agent
@@ -104,6 +105,55 @@ async def test_add_columns_takes_unique_and_only_for_types_that_can_be(people: A
     assert refused["fieldErrors"][0]["field"] == "columns[0].unique" and "TEXT" in refused["fieldErrors"][0]["allowed"]
 
 
+# -- record versions ----------------------------------------------------------------------------------------
+
+
+async def test_every_write_bumps_the_version_and_expected_version_guards_a_patch(people: Agent) -> None:
+    [made] = (await people.ok("createRecords", {"table": "People", "records": [{"Name": "Ana"}]}))["records"]
+    assert made["version"] == "1"
+    ref = {"table": "People", "recordId": made["id"]}
+    patched = (await people.ok("patchRecord", {**ref, "fields": {"Team": "A"}}))["record"]
+    assert patched["version"] == "2"
+    guarded = await people.ok("patchRecord", {**ref, "fields": {"Team": "B"}, "expectedVersion": "2"})
+    assert guarded["record"]["version"] == "3" and guarded["record"]["fields"]["Team"] == "B"
+
+    stale = await people.call("patchRecord", {**ref, "fields": {"Name": "Old"}, "expectedVersion": "2"})
+    assert stale.isError and stale.structuredContent is not None
+    assert stale.structuredContent["error"]["code"] == "conflict"
+    now = (await people.ok("getRecord", ref))["record"]
+    assert stale.structuredContent["currentRecord"] == now, "the record as it is now, to merge and retry"
+    assert now["fields"] == {"Name": "Ana", "Team": "B"} and now["version"] == "3", "nothing was written"
+    text = stale.content[0].text  # type: ignore[union-attr]
+    assert "version 3" in text and "data, not instructions" in text
+    for nonsense in ("abc", "-1", ""):
+        refused = await people.error("patchRecord", {**ref, "fields": {"Name": "X"}, "expectedVersion": nonsense})
+        assert refused["code"] == "conflict", nonsense
+    missing = await people.error(
+        "patchRecord", {"table": "People", "recordId": "999", "fields": {"Name": "X"}, "expectedVersion": "1"}
+    )
+    assert missing["code"] == "not_found"
+
+
+async def test_the_per_table_patch_takes_expected_version_too(people: Agent) -> None:
+    [made] = (await people.ok("createRecords", {"table": "People", "records": [{"Name": "Ana"}]}))["records"]
+    tool = (await people.tools())["patchRecord_People"]
+    assert tool.inputSchema["properties"]["expectedVersion"] == {"type": "string"}
+    error = await people.error(
+        "patchRecord_People", {"recordId": made["id"], "fields": {"Name": "B"}, "expectedVersion": "7"}
+    )
+    assert error["code"] == "conflict"
+    done = await people.ok(
+        "patchRecord_People", {"recordId": made["id"], "fields": {"Name": "B"}, "expectedVersion": "1"}
+    )
+    assert done["record"]["version"] == "2"
+
+
+async def test_listed_records_carry_their_version_with_or_without_a_projection(people: Agent) -> None:
+    await people.ok("createRecords", {"table": "People", "records": [{"Name": "A"}, {"Name": "B"}]})
+    listed = (await people.ok("listRecords", {"table": "People", "fields": ["Name"]}))["records"]
+    assert [r["version"] for r in listed] == ["1", "1"]
+
+
 # -- a store made by an older tables-mcp ----------------------------------------------------------------
 
 # The layout of a store made before unique columns and record versions (tables-mcp up to issue 14).
@@ -135,9 +185,10 @@ async def test_a_store_file_of_an_older_layout_opens_and_keeps_its_records(tmp_p
     try:
         async for agent in open_agent(store, ToolOptions()):
             [record] = (await agent.ok("listRecords", {"table": "Old"}))["records"]
-            assert record["fields"] == {"Title": "kept"}
+            assert record["fields"] == {"Title": "kept"} and record["version"] == "1"
             await agent.ok("addColumns", {"table": "Old", "columns": [{"name": "Key", "type": "TEXT", "unique": True}]})
-            await agent.ok("patchRecord", {"table": "Old", "recordId": record["id"], "fields": {"Key": "k1"}})
+            patch = {"table": "Old", "recordId": record["id"], "fields": {"Key": "k1"}, "expectedVersion": "1"}
+            assert (await agent.ok("patchRecord", patch))["record"]["version"] == "2"
             error = await agent.error("createRecords", {"table": "Old", "records": [{"Title": "new", "Key": "k1"}]})
             assert error["code"] == "conflict"
     finally:
@@ -149,3 +200,45 @@ async def test_a_store_file_of_an_older_layout_opens_and_keeps_its_records(tmp_p
         assert [c.unique for c in table.columns] == [False, True]
     finally:
         await reopened.aclose()
+
+
+OLD_PG_LAYOUT = """
+CREATE TABLE _tm_tables (
+    id text COLLATE "C" PRIMARY KEY, name text NOT NULL UNIQUE, description text,
+    created_at text COLLATE "C" NOT NULL, next_column integer NOT NULL DEFAULT 0);
+CREATE TABLE _tm_columns (
+    table_id text NOT NULL REFERENCES _tm_tables(id), position integer NOT NULL, name text NOT NULL,
+    type text NOT NULL, required integer NOT NULL, options text, description text, reference_table text,
+    sql_name text NOT NULL, PRIMARY KEY (table_id, position), UNIQUE (table_id, name));
+CREATE TABLE _tm_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO _tm_meta VALUES ('schema_version', '1');
+INSERT INTO _tm_tables VALUES ('tblold', 'Old', NULL, '2026-01-01T00:00:00.000Z', 1);
+INSERT INTO _tm_columns VALUES ('tblold', 0, 'Title', 'TEXT', 1, NULL, NULL, NULL, 'c0');
+CREATE TABLE "t_tblold" (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at text NOT NULL,
+    updated_at text NOT NULL, "c0" text COLLATE "C");
+INSERT INTO "t_tblold" (created_at, updated_at, c0)
+    VALUES ('2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'kept');
+"""
+
+
+@pytest.mark.postgres
+async def test_a_postgres_store_of_an_older_layout_opens_and_keeps_its_records(pg_schema_dsn: str) -> None:
+    import psycopg
+
+    from tables_mcp.backends.store.postgres import PostgresStore
+
+    with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+        conn.execute(OLD_PG_LAYOUT)
+    for _ in range(2):  # the second open finds a current layout
+        store = PostgresStore(pg_schema_dsn)
+        await store.open()
+        try:
+            [table] = await store.list_tables()
+            page = await store.list_records(table, ListQuery())
+            assert [(r["fields"], r["version"]) for r in page.records] == [({"Title": "kept"}, "1")]
+            patched = await store.patch_record_at(table, page.records[0]["id"], {"Title": "new"}, "1")
+            assert patched["version"] == "2"
+        finally:
+            await store.aclose()
+        with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+            conn.execute("UPDATE t_tblold SET version = 1, c0 = 'kept'")

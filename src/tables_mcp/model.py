@@ -1,7 +1,8 @@
 """The canonical table model every backend translates to: tables, typed columns, records, queries.
 
-Records are plain dicts of the one shape agents see, `{"id", "fields", "created_at", "updated_at"}`,
-because they cross the hot path thousands at a time; everything else is a pydantic model.
+Records are plain dicts of the one shape agents see, `{"id", "fields", "created_at", "updated_at"}` (plus
+an opaque `"version"` string where the backend keeps versions, `Capabilities.versions`), because they
+cross the hot path thousands at a time; everything else is a pydantic model.
 """
 
 from __future__ import annotations
@@ -254,6 +255,7 @@ class Capabilities:
     create_table: bool = False
     delete: bool = True
     patch: bool = True
+    versions: bool = False  # records carry "version"; patches may name the version they expect
     atomic_create: bool = True
     max_create_batch: int = 1000
     max_page_size: int = 500

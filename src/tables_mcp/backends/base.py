@@ -5,7 +5,8 @@ its platform's failures to `TablesError` and never lets another exception type e
 
 Abilities only some platforms have are separate protocols, declared in the backend's `Capabilities`:
 a backend without one has no such method at all (rather than one that raises), and the tools that
-need it are not registered. `table_editor` and `record_deleter` hand a tool the ability, or refuse.
+need it are not registered. `table_editor`, `record_deleter` and `versioned_patcher` hand a tool the ability,
+or refuse.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import unsupported
+from ..errors import FieldError, invalid_argument, unsupported
 from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
 from .kit.settings import PlatformSettings
 
@@ -83,6 +84,18 @@ class ReplicaAware(Protocol):
         keep nothing between calls that another process would need."""
 
 
+@runtime_checkable
+class VersionedPatcher(Protocol):
+    """Patches a record only if it is still at the version the agent read; declared by `Capabilities.versions`."""
+
+    async def patch_record_at(
+        self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str
+    ) -> Record:
+        """Patch as `patch_record` does if the record's version is `expected_version`; otherwise write nothing
+        and raise `errors.version_conflict` carrying the record as it is now."""
+        ...
+
+
 def table_editor(backend: Backend) -> TableEditor:
     if backend.capabilities.create_table and isinstance(backend, TableEditor):
         return backend
@@ -93,6 +106,17 @@ def record_deleter(backend: Backend) -> RecordDeleter:
     if backend.capabilities.delete and isinstance(backend, RecordDeleter):
         return backend
     raise unsupported(f"The {backend.name} backend cannot delete records; nothing was deleted.")
+
+
+def versioned_patcher(backend: Backend) -> VersionedPatcher:
+    if backend.capabilities.versions and isinstance(backend, VersionedPatcher):
+        return backend
+    raise invalid_argument(
+        f"The {backend.name} backend keeps no record versions, so expectedVersion cannot be checked; nothing was "
+        "written.",
+        [FieldError("expectedVersion", "not supported by this backend")],
+        hint="Patch without expectedVersion (the change then wins over any other), or re-read the record first.",
+    )
 
 
 @dataclass(frozen=True)

@@ -87,13 +87,14 @@ class CreateArgs(TableArgs):
 class PatchArgs(TableArgs):
     record_id: str
     fields: dict[str, Any]
+    expected_version: str | None = None  # write only if the record is still at this version
 
     def audited_ids(self) -> list[str]:
         return [self.record_id]
 
     @classmethod
     def from_call(cls, raw: dict[str, Any], table: str) -> PatchArgs:
-        return cls(table, str(raw["recordId"]), raw["fields"])
+        return cls(table, str(raw["recordId"]), raw["fields"], raw.get("expectedVersion"))
 
 
 @dataclass(frozen=True)

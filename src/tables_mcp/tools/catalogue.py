@@ -132,7 +132,7 @@ class Catalogue:
             specs.create_records_tool(caps, _generic(CreateArgs.from_call, run.create_records)),
         ]
         if caps.patch:
-            tools.append(specs.patch_record_tool(_generic(PatchArgs.from_call, run.patch_record)))
+            tools.append(specs.patch_record_tool(caps, _generic(PatchArgs.from_call, run.patch_record)))
         if caps.delete:
             tools.append(specs.delete_records_tool(_generic(DeleteArgs.from_call, run.delete_records)))
         if caps.create_table:
@@ -160,7 +160,7 @@ class Catalogue:
         tools = [listing, create]
         if caps.patch:
             patch_bind = _bound_to(table, PatchArgs.from_call, run.patch_record)
-            tools.append(specs.table_patch_record_tool(table, slug, schemas.patch_schema, patch_bind))
+            tools.append(specs.table_patch_record_tool(table, slug, caps, schemas.patch_schema, patch_bind))
         return tools
 
     def _build_specs(self) -> list[ToolSpec]:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import record_deleter, table_editor
+from ..backends.base import record_deleter, table_editor, versioned_patcher
 from ..errors import ErrorCode, TablesError
 from ..model import Record, Table, WriteProgress
 from ..query import build_list_query
@@ -74,6 +74,7 @@ class Handlers:
             "createSchema": schemas.create_schema["properties"]["records"]["items"],
             "patchSchema": schemas.patch_schema["properties"]["fields"],
         }
+        out["capabilities"] = {"versions": caps.versions}
         if caps.notes:
             out["notes"] = list(caps.notes)
         return out
@@ -106,7 +107,11 @@ class Handlers:
         self.directory.schemas(table).patch.check(
             {"recordId": args.record_id, "fields": args.fields}, f"Invalid fields for '{table.name}'"
         )
-        return {"record": await self.directory.backend.patch_record(table, args.record_id, args.fields)}
+        backend = self.directory.backend
+        if args.expected_version is not None:
+            patcher = versioned_patcher(backend)
+            return {"record": await patcher.patch_record_at(table, args.record_id, args.fields, args.expected_version)}
+        return {"record": await backend.patch_record(table, args.record_id, args.fields)}
 
     async def delete_records(self, args: DeleteArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)

@@ -202,16 +202,20 @@ def create_records_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
     )
 
 
-def patch_record_tool(bind: Binder) -> ToolSpec:
+def patch_record_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
+    properties = {"table": TABLE_ARG, "recordId": RECORD_ID_SCHEMA, "fields": {"type": "object"}}
+    # expectedVersion is always checked (a backend without versions refuses it by name), shown only where it works.
+    checked = {**properties, **EXPECTED_VERSION}
     return _generic(
         "patchRecord",
         "Change some columns of one record; columns not sent keep their values; null clears an optional "
-        "column. Values must fit the table's patchSchema (describeTable).",
-        {"table": TABLE_ARG, "recordId": RECORD_ID_SCHEMA, "fields": {"type": "object"}},
+        "column. Values must fit the table's patchSchema (describeTable)." + (VERSION_WORDS if caps.versions else ""),
+        checked,
         ["table", "recordId", "fields"],
         PATCH,
         bind,
         returns_data=True,
+        advertised=checked if caps.versions else properties,
     )
 
 
@@ -271,9 +275,12 @@ def table_list_records_tool(table: Table, slug: str, caps: Capabilities, bind: B
     return _per_table(f"listRecords_{slug}", description, schema, READ, bind, table, list_arguments_schema(caps))
 
 
-def table_patch_record_tool(table: Table, slug: str, schema: Schema, bind: Binder) -> ToolSpec:
+def table_patch_record_tool(table: Table, slug: str, caps: Capabilities, schema: Schema, bind: Binder) -> ToolSpec:
     description = f"Change some columns of one record of {_about(table)}; null clears a value."
-    return _per_table(f"patchRecord_{slug}", description, schema, PATCH, bind, table)
+    checked = {**schema, "properties": {**schema["properties"], **EXPECTED_VERSION}}
+    shown = checked if caps.versions else schema
+    description += VERSION_WORDS if caps.versions else ""
+    return _per_table(f"patchRecord_{slug}", description, shown, PATCH, bind, table, checked)
 
 
 def atomic_words(atomic: bool) -> str:
@@ -281,6 +288,10 @@ def atomic_words(atomic: bool) -> str:
         return "All-or-nothing."
     return "Not atomic: a failure lists the records written and not written."
 
+
+# Optimistic concurrency: a patch may name the version of the record it read (records carry "version").
+EXPECTED_VERSION: Schema = {"expectedVersion": {"type": "string"}}
+VERSION_WORDS = " With expectedVersion (a record's version), nothing is written if it changed: conflict."
 
 # Every tool that takes `table` accepts a table's id or its name (listTables says so once).
 TABLE_ARG: Schema = {"type": "string"}

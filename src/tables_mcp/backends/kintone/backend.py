@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ...errors import ConfigError, ErrorCode, TablesError, not_found
+from ...errors import ConfigError, ErrorCode, TablesError, not_found, version_conflict
 from ...http import RetryPolicy
 from ...model import Capabilities, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
@@ -41,6 +41,7 @@ CAPABILITIES = Capabilities(
     create_table=False,
     delete=True,
     patch=True,
+    versions=True,  # $revision
     atomic_create=False,
     max_create_batch=1000,
     max_page_size=MAX_PAGE,
@@ -273,6 +274,27 @@ class KintoneBackend:
         with record_context(table, record_id):
             # No revision is sent: the agent patches named fields, so a repeat after a lost answer is harmless.
             await self._api.send("PUT", "record", body=body)
+        return await self.get_record(table, record_id)
+
+    async def patch_record_at(
+        self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str
+    ) -> Record:
+        """PUT record.json with `revision`: Kintone writes nothing when the record is at another one (409 GAIA_CO02)."""
+        key = record_key(record_id)
+        if key is None:
+            raise no_record(table, record_id)
+        revision = expected_version.strip()
+        if not (revision.isascii() and revision.isdigit()):  # no revision Kintone gave; -1 would skip the check
+            raise version_conflict(await self.get_record(table, record_id), expected_version)
+        body = {"app": table.id, "id": key, "record": encode_row(table, fields, None), "revision": revision}
+        try:
+            with record_context(table, record_id):
+                # Not retried blindly: after a lost answer the repeat would meet its own write as a conflict.
+                await self._api.send("PUT", "record", body=body, idempotent=False)
+        except TablesError as exc:
+            if exc.backend_code != "GAIA_CO02":
+                raise
+            raise version_conflict(await self.get_record(table, record_id), expected_version) from None
         return await self.get_record(table, record_id)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:

@@ -22,13 +22,15 @@ MAX_SAFE_INTEGER = 2**53
 
 def decode_record(table: Table, raw: Mapping[str, Any], wanted: Sequence[str] | None) -> Record:
     """A Kintone record (`{code: {type, value}}`) in the canonical shape."""
-    record_id = created = updated = None
+    record_id = created = updated = revision = None
     for entry in raw.values():
         if not isinstance(entry, dict):
             continue
         kind, value = entry.get("type"), entry.get("value")
         if kind == "__ID__":
             record_id = str(value)
+        elif kind == "__REVISION__":
+            revision = str(value)
         elif kind == "CREATED_TIME" and created is None:
             created = value or None
         elif kind == "UPDATED_TIME" and updated is None:
@@ -44,7 +46,10 @@ def decode_record(table: Table, raw: Mapping[str, Any], wanted: Sequence[str] | 
         value = decode_value(column, entry.get("value"))
         if not is_empty(value):
             fields[column.name] = value
-    return {"id": record_id, "fields": fields, "created_at": created, "updated_at": updated}
+    record: Record = {"id": record_id, "fields": fields, "created_at": created, "updated_at": updated}
+    if revision is not None:
+        record["version"] = revision  # Kintone's $revision: one more at every write
+    return record
 
 
 def decode_value(column: Column, value: Any) -> Any:

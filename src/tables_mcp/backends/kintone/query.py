@@ -141,7 +141,7 @@ def request_fields(table: Table, wanted: Sequence[str] | None) -> list[str] | No
     if wanted is None:
         return None
     stamps = [col.name for col in table.columns if col.native_type in ("CREATED_TIME", "UPDATED_TIME")]
-    codes = list(dict.fromkeys([*wanted, "$id", *stamps]))
+    codes = list(dict.fromkeys([*wanted, "$id", "$revision", *stamps]))
     return codes if len(codes) <= MAX_QUERY_FIELDS else None
 
 

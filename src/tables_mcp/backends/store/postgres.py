@@ -26,21 +26,24 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ...errors import ErrorCode, TablesError, invalid_argument, not_found
+from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
 from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
     COLUMN_FIELDS,
     INSERT_COLUMN_FIELDS,
+    NEXT_VERSION,
     POSTGRES,
     ListPlan,
+    RowDecoder,
     check_new_columns,
     check_new_table,
     column_rows,
     encode_row,
     missing_records,
     now_iso,
+    parse_version,
     raise_reference_problems,
     raise_unique_problems,
     read_tables,
@@ -77,6 +80,10 @@ METADATA_EXISTS = (
 # Serialises schema changes (and the first creation of the metadata tables) per database schema,
 # across every process sharing the database; released at commit or rollback.
 LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('tables-mcp:' || coalesce(current_schema(), '')))"
+UNVERSIONED_TABLES = (
+    "SELECT id FROM _tm_tables WHERE NOT EXISTS (SELECT 1 FROM information_schema.columns "
+    "WHERE table_schema = current_schema() AND table_name = 't_' || _tm_tables.id AND column_name = 'version')"
+)
 LIST_TABLES_HINT = "Call listTables to see current tables."
 CONNECT_TIMEOUT = 10
 RETRY_AFTER = 1.0
@@ -228,7 +235,7 @@ class PostgresStore:
             )
             await conn.execute(
                 f"CREATE TABLE {table_sql_name(table_id)} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-                "created_at text NOT NULL, updated_at text NOT NULL)"
+                "created_at text NOT NULL, updated_at text NOT NULL, version bigint NOT NULL DEFAULT 1)"
             )
             await self._add_columns_in(conn, table_id, columns, existing)
         return await self._table_by_id(table_id)
@@ -349,28 +356,53 @@ class PostgresStore:
         return decode(row)
 
     async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
+        return await self._patch(table, record_id, fields, None)
+
+    async def patch_record_at(
+        self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str
+    ) -> Record:
+        return await self._patch(table, record_id, fields, expected_version)
+
+    async def _patch(
+        self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str | None
+    ) -> Record:
         sql_names = await self._sql(table)
         encoded = encode_row(POSTGRES, table, fields, None)
         kinds = {col.name: col.type for col in table.columns}
         assignments = ", ".join(f'"{sql_names[name]}" = {POSTGRES.param(kinds[name])}' for name in encoded)
-        returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
+        returning, select, decode = select_sql(POSTGRES, table, sql_names, None)
         key = record_key(record_id)
         row = None
-        # A patch without references or unique values is one statement, atomic on its own.
-        checked = bool(wanted_references(table, [fields]) or unique_values(table, [fields]))
+        # A patch without a version, references or unique values is one statement, atomic on its own.
+        checked = expected_version is not None or bool(
+            wanted_references(table, [fields]) or unique_values(table, [fields])
+        )
         async with self._connect(transaction=checked) as conn:
             await self._check_references(conn, table, [fields], in_batch=False)
             if isinstance(key, int):
+                if expected_version is not None:
+                    await self._check_version(conn, table, record_id, select, decode, expected_version)
                 await self._check_unique(conn, table, sql_names, [fields], [key], in_batch=False)
                 cursor = await conn.execute(
-                    f"UPDATE {table_sql_name(table.id)} SET {assignments}, updated_at = %s WHERE id = %s "
-                    f"RETURNING {returning}",
+                    f"UPDATE {table_sql_name(table.id)} SET {assignments}, updated_at = %s, {NEXT_VERSION} "
+                    f"WHERE id = %s RETURNING {returning}",
                     (*encoded.values(), now_iso(), key),
                 )
                 row = await cursor.fetchone()
         if row is None:
             raise record_not_found(table, record_id)
         return decode(row)
+
+    async def _check_version(
+        self, conn: Connection, table: Table, record_id: str, select: str, decode: RowDecoder, expected: str
+    ) -> None:
+        """The record, locked until commit, must be at the expected version; else nothing is written."""
+        cursor = await conn.execute(f"{select} WHERE id = %s FOR UPDATE", (record_key(record_id),))
+        current = await cursor.fetchone()
+        if current is None:
+            raise record_not_found(table, record_id)
+        if parse_version(expected) != current[3]:
+            raise version_conflict(decode(current), expected)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
         keys = [record_key(rid) for rid in record_ids]
@@ -437,10 +469,23 @@ class PostgresStore:
 
 async def _migrate(conn: Connection) -> None:
     """Bring a store made by an older tables-mcp to the current layout (each step runs once, under the schema lock)."""
+    if not await _migration_needed(conn):
+        return
+    async with conn.transaction():
+        await conn.execute(LOCK_SCHEMA)
+        await conn.execute("ALTER TABLE _tm_columns ADD COLUMN IF NOT EXISTS is_unique integer NOT NULL DEFAULT 0")
+        cursor = await conn.execute(UNVERSIONED_TABLES)
+        for (table_id,) in await cursor.fetchall():  # records written before versions existed start at version 1
+            await conn.execute(
+                f"ALTER TABLE {table_sql_name(table_id)} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 1"
+            )
+
+
+async def _migration_needed(conn: Connection) -> bool:
     if await _missing_column(conn, "_tm_columns", "is_unique"):
-        async with conn.transaction():
-            await conn.execute(LOCK_SCHEMA)
-            await conn.execute("ALTER TABLE _tm_columns ADD COLUMN IF NOT EXISTS is_unique integer NOT NULL DEFAULT 0")
+        return True
+    cursor = await conn.execute(UNVERSIONED_TABLES + " LIMIT 1")
+    return await cursor.fetchone() is not None
 
 
 async def _missing_column(conn: Connection, table: str, column: str) -> bool:

@@ -75,11 +75,22 @@ def table_sql_name(table_id: str) -> str:
 # What the embedded store can do, on either engine.
 CAPABILITIES = Capabilities(
     create_table=True,
+    versions=True,
     atomic_create=True,
     max_create_batch=1000,
     max_page_size=500,
     notes=("Creates are all-or-nothing.", "'contains' on text is a case-insensitive substring match."),
 )
+
+# Every record carries a version: 1 when created, one more at every write (the agent sees it as an opaque string).
+NEXT_VERSION = "version = version + 1"
+
+
+def parse_version(expected: str) -> int | None:
+    """An expectedVersion as the store's counter; None when it is no version the store ever gave."""
+    text = expected.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
 
 BUMP_SCHEMA_VERSION = (
     "UPDATE _tm_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'schema_version'"
@@ -640,15 +651,15 @@ def select_sql(
 ) -> tuple[str, str, RowDecoder]:
     """(column list, `SELECT ... FROM "t_<id>"`, row decoder) for a table's records."""
     columns = [col for col in table.columns if fields is None or col.name in fields]
-    sql_columns = ", ".join(["id", "created_at", "updated_at", *(f'"{sql_names[c.name]}"' for c in columns)])
+    sql_columns = ", ".join(["id", "created_at", "updated_at", "version", *(f'"{sql_names[c.name]}"' for c in columns)])
     decoders = [(col.name, dialect.decoder(col.type)) for col in columns]
 
     def decode(row: Sequence[Any]) -> Record:
         values: dict[str, Any] = {}
-        for (name, decoder), raw in zip(decoders, row[3:], strict=True):
+        for (name, decoder), raw in zip(decoders, row[4:], strict=True):
             if raw is not None:
                 values[name] = decoder(raw)
-        return {"id": str(row[0]), "fields": values, "created_at": row[1], "updated_at": row[2]}
+        return {"id": str(row[0]), "fields": values, "created_at": row[1], "updated_at": row[2], "version": str(row[3])}
 
     return sql_columns, f"SELECT {sql_columns} FROM {table_sql_name(table.id)}", decode
 

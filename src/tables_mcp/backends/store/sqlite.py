@@ -22,13 +22,14 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from ...errors import ErrorCode, TablesError, invalid_argument, not_found
+from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
 from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
     COLUMN_FIELDS,
     INSERT_COLUMN_FIELDS,
+    NEXT_VERSION,
     SQLITE,
     ListPlan,
     check_new_columns,
@@ -37,6 +38,7 @@ from .sql import (
     encode_row,
     missing_records,
     now_iso,
+    parse_version,
     raise_reference_problems,
     raise_unique_problems,
     read_tables,
@@ -186,7 +188,7 @@ class SqliteStore:
             )
             conn.execute(
                 f'CREATE TABLE "t_{table_id}" (id INTEGER PRIMARY KEY AUTOINCREMENT, '
-                "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1)"
             )
             self._add_columns_in(conn, table_id, columns, existing)
         return table_id
@@ -290,19 +292,32 @@ class SqliteStore:
         return decode(row)
 
     async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
-        return await self._run(self._patch_sync, table, record_id, fields)
+        return await self._run(self._patch_sync, table, record_id, fields, None)
 
-    def _patch_sync(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
+    async def patch_record_at(
+        self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str
+    ) -> Record:
+        return await self._run(self._patch_sync, table, record_id, fields, expected_version)
+
+    def _patch_sync(self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str | None) -> Record:
         sql_names = self._sql(table)
         encoded = encode_row(SQLITE, table, fields, None)
         self._check_references(table, [fields], in_batch=False)
         assignments = ", ".join(f'"{sql_names[name]}" = ?' for name in encoded)
-        returning, _, decode = select_sql(SQLITE, table, sql_names, None)
+        returning, select, decode = select_sql(SQLITE, table, sql_names, None)
+        key = record_key(record_id)
         with self._transaction() as conn:
-            self._check_unique(conn, table, sql_names, [fields], [record_key(record_id)], in_batch=False)
+            if expected_version is not None:
+                current = conn.execute(f"{select} WHERE id = ?", (key,)).fetchone()
+                if current is None:
+                    raise record_not_found(table, record_id)
+                if parse_version(expected_version) != current[3]:
+                    raise version_conflict(decode(current), expected_version)
+            self._check_unique(conn, table, sql_names, [fields], [key], in_batch=False)
             row = conn.execute(
-                f'UPDATE "t_{table.id}" SET {assignments}, updated_at = ? WHERE id = ? RETURNING {returning}',
-                (*encoded.values(), now_iso(), record_key(record_id)),
+                f'UPDATE "t_{table.id}" SET {assignments}, updated_at = ?, {NEXT_VERSION} WHERE id = ? '
+                f"RETURNING {returning}",
+                (*encoded.values(), now_iso(), key),
             ).fetchone()
             if row is None:
                 raise record_not_found(table, record_id)
@@ -363,10 +378,37 @@ class SqliteStore:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a store made by an older tables-mcp to the current layout (each step runs once, on open)."""
+    """Bring a store made by an older tables-mcp to the current layout; a no-op (two reads) when it is current.
+
+    The steps run under the write lock and check again there, so that two servers opening the same old file
+    at once migrate it once.
+    """
+    if not _migration_steps(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for step in _migration_steps(conn):
+            conn.execute(step)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migration_steps(conn: sqlite3.Connection) -> list[str]:
+    steps = []
     known = {row[1] for row in conn.execute("PRAGMA table_info(_tm_columns)")}
     if "is_unique" not in known:
-        conn.execute("ALTER TABLE _tm_columns ADD COLUMN is_unique INTEGER NOT NULL DEFAULT 0")
+        steps.append("ALTER TABLE _tm_columns ADD COLUMN is_unique INTEGER NOT NULL DEFAULT 0")
+    unversioned = conn.execute(
+        "SELECT id FROM _tm_tables WHERE NOT EXISTS "
+        "(SELECT 1 FROM pragma_table_info('t_' || _tm_tables.id) WHERE name = 'version')"
+    ).fetchall()
+    # Records written before versions existed start at version 1.
+    steps += [
+        f'ALTER TABLE "t_{table_id}" ADD COLUMN version INTEGER NOT NULL DEFAULT 1' for (table_id,) in unversioned
+    ]
+    return steps
 
 
 @contextmanager
