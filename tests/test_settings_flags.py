@@ -28,6 +28,7 @@ SAMPLES: dict[str, tuple[list[str], Any]] = {
     "disable_tools": (["--disable-tools", "deleteRecords"], ("deleteRecords",)),
     "tool_mode": (["--tool-mode", "per-table"], "per-table"),
     "per_table_limit": (["--per-table-limit", "4"], 4),
+    "confirm_deletes": (["--confirm-deletes", "never"], "never"),
     "log_level": (["--log-level", "info"], "INFO"),
 }
 SECRETS = {"auth_token"}

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         default="auto", description="per-table tools or generic ones"
     )
     per_table_limit: int = Field(default=10, ge=0, description="auto mode: per-table tools up to this many tables")
+    confirm_deletes: Literal["never", "auto"] = Field(
+        default="auto",
+        description="auto: deleteRecords asks the user first when the client supports MCP elicitation; never: it "
+        "does not ask (pipelines)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="WARNING", description="logging threshold (logs go to stderr)"
     )
@@ -129,4 +134,5 @@ def tool_options(settings: Settings) -> ToolOptions:
         read_only=settings.read_only,
         tables=settings.tables,
         disabled_tools=settings.disable_tools,
+        confirm_deletes=settings.confirm_deletes,
     )

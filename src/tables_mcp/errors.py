@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     UNSUPPORTED = "unsupported"
     BACKEND_ERROR = "backend_error"
+    DECLINED = "declined"  # the user, asked to confirm (MCP elicitation), said no or dismissed the question
 
 
 # Codes where trying the very same call again later may succeed.
@@ -56,6 +57,7 @@ DEFAULT_HINTS: dict[ErrorCode, str] = {
     ErrorCode.UNAVAILABLE: "The backend is unreachable or overloaded; retry the same call shortly.",
     ErrorCode.UNSUPPORTED: "This backend cannot do that; describeTable and the tool descriptions say what it can do.",
     ErrorCode.BACKEND_ERROR: "The backend failed unexpectedly; retrying is unlikely to help without a change.",
+    ErrorCode.DECLINED: "The user did not confirm, so nothing changed; do not retry unless the user asks you to.",
 }
 
 

@@ -31,7 +31,7 @@ from pydantic import AnyUrl
 from . import __version__
 from .errors import ErrorCode, TablesError, bounded
 from .stdio import stdio_transport
-from .tools import CallHooks, Catalogue, SchemaResource, ToolOutcome, ToolSpec
+from .tools import Answer, CallHooks, Catalogue, SchemaResource, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
 
@@ -285,7 +285,8 @@ async def _run_call(
 
 
 def _hooks(context: Any) -> CallHooks:
-    """Progress notifications (when the client sent a progress token) and log messages for this call."""
+    """Progress notifications (when the client sent a progress token), log messages and, when the client
+    declared elicitation, questions to the user for this call."""
     session: ServerSession = context.session
     token: str | int | None = context.meta.progressToken if context.meta is not None else None
 
@@ -298,7 +299,50 @@ def _hooks(context: Any) -> CallHooks:
             cast(types.LoggingLevel, level), data, logger="tables-mcp", related_request_id=context.request_id
         )
 
-    return CallHooks(progress=progress if token is not None else None, log=log_message)
+    return CallHooks(
+        progress=progress if token is not None else None,
+        log=log_message,
+        confirm=_confirmer(session, context.request_id) if _can_ask_the_user(session) else None,
+    )
+
+
+# What the user fills in to confirm: one checkbox, as the specification's form elicitation allows.
+CONFIRM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Yes, delete them", "description": "Tick to confirm."}},
+    "required": ["confirm"],
+}
+CONFIRM_TIMEOUT = 600.0  # a question nobody answers must not hold a call slot for ever
+
+
+def _can_ask_the_user(session: ServerSession) -> bool:
+    """Whether the client declared form elicitation (`"elicitation": {}` means form, as the specification says)."""
+    params = session.client_params
+    elicitation = params.capabilities.elicitation if params is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _confirmer(session: ServerSession, request_id: types.RequestId) -> Callable[[str], Awaitable[Answer]]:
+    async def confirm(question: str) -> Answer:
+        """Only a submitted form with the box ticked is a yes; an unanswered question is a dismissal."""
+        try:
+            with anyio.fail_after(CONFIRM_TIMEOUT):
+                # related_request_id: over streamable HTTP the question rides this call's response stream.
+                answer = await session.elicit_form(question, CONFIRM_SCHEMA, related_request_id=request_id)
+        except TimeoutError:
+            return "cancel"
+        except McpError as exc:
+            raise TablesError(
+                ErrorCode.UNAVAILABLE,
+                f"The client could not ask the user to confirm ({bounded(exc.error.message)}); nothing was deleted.",
+                retry_after=1.0,
+                hint="Retry; an operator can turn confirmations off with --confirm-deletes never.",
+            ) from None
+        if answer.action == "accept":
+            return "accept" if (answer.content or {}).get("confirm") is True else "decline"
+        return answer.action
+
+    return confirm
 
 
 def _client_of(context: Any) -> str | None:

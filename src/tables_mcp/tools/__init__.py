@@ -14,9 +14,10 @@ and `catalogue` (the wiring).
 from .calls import DATA_NOTICE, ToolOutcome
 from .catalogue import Catalogue
 from .resources import SchemaResource
-from .specs import GENERIC_TOOLS, MAX_IDS_PER_CALL, CallHooks, Hints, ToolMode, ToolOptions, ToolSpec
+from .specs import GENERIC_TOOLS, MAX_IDS_PER_CALL, Answer, CallHooks, Hints, ToolMode, ToolOptions, ToolSpec
 
 __all__ = [
+    "Answer",
     "DATA_NOTICE",
     "GENERIC_TOOLS",
     "MAX_IDS_PER_CALL",

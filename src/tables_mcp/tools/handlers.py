@@ -1,8 +1,9 @@
 """What each tool does once its arguments are validated: one method per tool, taking its typed arguments.
 
 Handlers find the table in the directory, run the table-specific checks that the generic tools'
-schemas cannot express, and call the backend. Tools that change the tables themselves (createTable,
-addColumns) reload the catalogue so that the next tools/list shows the change.
+schemas cannot express, and call the backend; deletes first ask the user, where the client can.
+Tools that change the tables themselves (createTable, addColumns) reload the catalogue so that the
+next tools/list shows the change.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .arguments import (
     PatchArgs,
     TableArgs,
 )
+from .confirmations import confirm_delete
 from .directory import TableDirectory
 from .specs import CallHooks, Payload
 
@@ -115,6 +117,8 @@ class Handlers:
 
     async def delete_records(self, args: DeleteArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)
+        if hooks.confirm is not None and self.directory.options.confirm_deletes == "auto":
+            await confirm_delete(self.directory.backend, table, args.record_ids, hooks.confirm)
         return {"deleted": await record_deleter(self.directory.backend).delete_records(table, args.record_ids)}
 
     async def create_table(self, args: CreateTableArgs, hooks: CallHooks) -> Payload:

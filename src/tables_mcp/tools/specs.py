@@ -16,6 +16,9 @@ from ..schema import RECORD_ID_SCHEMA, Schema, list_arguments_schema, list_schem
 from ..validation import ArgumentValidator
 
 ToolMode = Literal["auto", "generic", "per-table"]
+ConfirmDeletes = Literal["never", "auto"]
+Answer = Literal["accept", "decline", "cancel"]  # the user's answer to a question the client put to them
+Confirm = Callable[[str], Awaitable[Answer]]
 Payload = dict[str, Any]
 MAX_IDS_PER_CALL = 1000
 GENERIC_TOOLS = frozenset(
@@ -41,14 +44,17 @@ class ToolOptions:
     tables: tuple[str, ...] | None = None
     disabled_tools: tuple[str, ...] = ()
     schema_ttl: float = 2.0
+    confirm_deletes: ConfirmDeletes = "auto"  # auto: ask the user before deleting, where the client can ask
 
 
 @dataclass
 class CallHooks:
-    """What the transport offers a running call: progress notifications and log messages to the client."""
+    """What the transport offers a running call: progress notifications and log messages to the client, and
+    a question to the user (`confirm`, None when the client cannot ask: MCP elicitation)."""
 
     progress: ProgressSink | None = None
     log: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+    confirm: Confirm | None = None
     written_ids: list[str] = field(default_factory=list)  # filled by batch writes as parts commit
 
 
@@ -166,7 +172,8 @@ def delete_records_tool(bind: Binder) -> ToolSpec:
     }
     return _generic(
         "deleteRecords",
-        "Delete records by id (1-1000 per call). If any id does not exist, nothing is deleted.",
+        "Delete records by id (1-1000 per call). If any id does not exist, nothing is deleted. The user may be "
+        "asked to confirm first; a refusal is error `declined`.",
         {"table": TABLE_ARG, "recordIds": ids},
         ["table", "recordIds"],
         DELETE,
