@@ -8,6 +8,7 @@ one `TablesError`, so an agent fixes everything in one round trip.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,13 +19,32 @@ from .model import Column, Table
 from .schema import FORMAT_WORDS, TIME_PATTERN, Schema
 
 MAX_SHOWN_VALUE = 80
+MAX_COMPILED = 512  # distinct schemas kept compiled: every tool of a few hundred tables
+
+
+_compiled: OrderedDict[str, Any] = OrderedDict()
+
+
+def compiled_validator(schema: Schema) -> Any:
+    """The jsonschema-rs validator of `schema`, compiled once per distinct schema: a catalogue reload rebuilds
+    every tool's spec, but most schemas (the generic tools', unchanged tables') are the same as before."""
+    key = json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str)
+    validator = _compiled.get(key)
+    if validator is None:
+        validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+        _compiled[key] = validator
+        if len(_compiled) > MAX_COMPILED:
+            _compiled.popitem(last=False)
+    else:
+        _compiled.move_to_end(key)
+    return validator
 
 
 class ArgumentValidator:
     """A compiled schema plus the table (if any) whose columns its records hold."""
 
     def __init__(self, schema: Schema, table: Table | None = None, rows_at: tuple[str, ...] = ("records",)) -> None:
-        self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+        self._validator = compiled_validator(schema)
         self._table = table
         self._schema = schema
         self._rows_at = rows_at
