@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import anyio
+
 from ...errors import ConfigError, ErrorCode, TablesError, not_found, version_conflict
 from ...http import RetryPolicy
 from ...model import Capabilities, ListQuery, Page, Record, Table, WriteProgress
@@ -223,40 +225,45 @@ class KintoneBackend:
         self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
     ) -> list[Record]:
         parts = split(encode_rows(table, rows), RECORDS_PER_WRITE)
+        read_back: dict[int, list[Record]] = {}  # by part start
+        read_limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
 
         async def send(part: Part) -> list[str]:
             body = await self._api.send("POST", "records", body={"app": table.id, "records": part.items})
             with shape_check("records"):
                 return [str(record_id) for record_id in body["ids"]]
 
-        async def wrote(part: Part) -> None:
-            if progress is not None:
-                await progress.wrote(list(part.results or []))
+        async def reread(part: Part) -> None:
+            async with read_limiter:
+                read_back[part.start] = await self._written_records(table, rows, part)
 
-        await run_parts(parts, send, concurrency=self.create_concurrency, on_written=wrote)
-        written = await self._written_records(table, rows, parts)
+        # Kintone's POST answers ids and revisions only, while the result holds the records as stored (computed
+        # fields, defaults, the times): each written part is read back at once, overlapping the POSTs still to go.
+        async with anyio.create_task_group() as reading:
+
+            async def wrote(part: Part) -> None:
+                reading.start_soon(reread, part)
+                if progress is not None:
+                    await progress.wrote(list(part.results or []))
+
+            await run_parts(parts, send, concurrency=self.create_concurrency, on_written=wrote)
+        written = [record for part in parts if part.results for record in read_back[part.start]]
         if not failed_parts(parts):
             return written
         raise partial_failure(parts, written, len(rows), REQUEST_WORDS)
 
-    async def _written_records(self, table: Table, rows: list[dict[str, Any]], parts: list[Part]) -> list[Record]:
-        """The written records as Kintone now has them (computed fields included), in input order."""
-
-        async def reread(part: Part) -> list[Record]:
-            ids: list[str] = part.results or []
-            try:
-                found = await self._records_by_id(table, ids)
-            except TablesError as exc:
-                log.warning("Re-reading %d created Kintone records failed: %s", len(ids), exc.message)
-                found = {}
-            return [
-                found.get(record_id) or record_from_input(record_id, rows[part.start + offset])
-                for offset, record_id in enumerate(ids)
-            ]
-
-        written = [part for part in parts if part.results]
-        pages = await map_bounded(reread, written, READ_CONCURRENCY)
-        return [record for page in pages for record in page]
+    async def _written_records(self, table: Table, rows: list[dict[str, Any]], part: Part) -> list[Record]:
+        """A written part's records as Kintone now has them (computed fields included), in input order."""
+        ids: list[str] = part.results or []
+        try:
+            found = await self._records_by_id(table, ids)
+        except TablesError as exc:
+            log.warning("Re-reading %d created Kintone records failed: %s", len(ids), exc.message)
+            found = {}
+        return [
+            found.get(record_id) or record_from_input(record_id, rows[part.start + offset])
+            for offset, record_id in enumerate(ids)
+        ]
 
     async def _records_by_id(self, table: Table, ids: list[str]) -> dict[str, Record]:
         if not ids:
