@@ -13,8 +13,8 @@ repeatable. A missing API permission is reported naming the one the call needs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -24,6 +24,7 @@ import httpx
 
 from ...errors import ErrorCode, TablesError
 from ...http import HttpClient, HttpSettings, RetryPolicy
+from ..kit.shapes import shape_check as read_answer
 from ..kit.token_auth import AccessToken, RefreshingTokenAuth
 from .errors import (
     INVALID_TOKEN,
@@ -230,12 +231,6 @@ def record_ids(value: Any, action: str) -> list[str]:
     return found
 
 
-@contextmanager
-def shape_check(action: str) -> Iterator[None]:
-    """An answer of an unexpected shape as a backend_error naming the action, never a crash."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TablesError(
-            ErrorCode.BACKEND_ERROR, f"{SERVICE} answered {action} with an unexpected body ({type(exc).__name__})."
-        ) from None
+def shape_check(action: str) -> AbstractContextManager[None]:
+    """A body without the documented shape is a backend error, never a crash."""
+    return read_answer(SERVICE, action)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +14,7 @@ from ...errors import ErrorCode, FieldError, TablesError, not_found
 from ...http import ErrorResponse, status_error
 from ...model import Table
 from ..kit.error_table import Rule, error_for
+from ..kit.shapes import shape_check as read_answer
 
 DEFAULT_RATE_RETRY = 1.0  # seconds; Kintone's throttling answers carry no Retry-After
 _AUTH_HINT = (
@@ -132,12 +133,6 @@ def record_context(table: Table, record_id: str) -> Iterator[None]:
         raise
 
 
-@contextmanager
-def shape_check(endpoint: str) -> Iterator[None]:
-    """A response without the documented shape is a backend error, never a crash."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TablesError(
-            ErrorCode.BACKEND_ERROR, f"Kintone's {endpoint} response has an unexpected shape ({type(exc).__name__})."
-        ) from None
+def shape_check(endpoint: str) -> AbstractContextManager[None]:
+    """A body without the documented shape is a backend error, never a crash."""
+    return read_answer("Kintone", endpoint)

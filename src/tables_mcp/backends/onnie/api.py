@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from ...errors import ErrorCode, TablesError
 from ...http import HttpClient
+from ..kit.shapes import shape_check as read_answer
 from .errors import READ_SCOPE, WRITE_SCOPE, needs_scope
 
 MAX_TABLE_PAGES = 1000  # GET /tables pages followed before giving up on a cursor that never ends
@@ -125,12 +126,6 @@ def _scope(scope: str) -> Iterator[None]:
         raise needs_scope(exc, scope) from None
 
 
-@contextmanager
-def shape_check(what: str) -> Iterator[None]:
-    """A response without the documented shape is a backend error, never a crash."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TablesError(
-            ErrorCode.BACKEND_ERROR, f"Onnie's answer to {what} has an unexpected shape ({type(exc).__name__})."
-        ) from None
+def shape_check(what: str) -> AbstractContextManager[None]:
+    """A body without the documented shape is a backend error, never a crash."""
+    return read_answer("Onnie", what)

@@ -9,13 +9,13 @@ Table names go into URL paths only after matching the platform's `^[A-Za-z0-9_]+
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
 from ...errors import ErrorCode, TablesError, invalid_argument
 from ...http import HttpClient, HttpSettings, RetryPolicy
+from ..kit.shapes import shape_check as read_answer
 from .errors import SERVICE, map_ozari_error
 from .settings import NAME_PATTERN
 
@@ -100,12 +100,6 @@ def table_path(table: str) -> str:
     return table
 
 
-@contextmanager
-def shape_check(endpoint: str) -> Iterator[None]:
+def shape_check(endpoint: str) -> AbstractContextManager[None]:
     """A body without the documented shape is a backend error, never a crash."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TablesError(
-            ErrorCode.BACKEND_ERROR, f"{SERVICE}'s {endpoint} answer has an unexpected shape ({type(exc).__name__})."
-        ) from None
+    return read_answer(SERVICE, endpoint)
