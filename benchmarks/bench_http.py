@@ -16,11 +16,15 @@ by the server, by this client and by everything else on the machine, and a consi
 phase: every acknowledged write is in the store exactly once, nothing unacknowledged was written, every
 patched record holds the value of its last acknowledged patch.
 
+With `--replicas` the two phases are N clients against one and against two stateless server processes sharing
+one PostgreSQL database (TABLES_MCP_TEST_PG_DSN, else a private server as tests/pg.py starts one), the clients
+spread over the processes round-robin, and the consistency check reads through one of them.
+
 No asserts on timings. The exit status is non-zero only when a consistency check fails, an error other than
 rate_limited/unavailable was answered, or a phase crashed.
 
     .venv/bin/python benchmarks/bench_http.py [--quick] [--clients N] [--seconds D] [--max-concurrency M]
-                                             [--transport http|sse] [--stateless]
+                                             [--transport http|sse] [--stateless] [--replicas]
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS)]  # the repo root (for t
 
 from bench_local import load_average, pct, pick_tool, progress, source_revision  # noqa: E402
 from tests.http_server import RunningServer, command, start_server  # noqa: E402
+from tests.pg import PG_DSN_ENV, PgServer, create_schema, find_bin_dir, with_schema  # noqa: E402
 
 OPERATIONS = ("createRecords", "patchRecord", "getRecord", "listRecords")
 RETRYABLE = ("rate_limited", "unavailable")
@@ -84,6 +89,7 @@ class Check:
 class Phase:
     clients: int
     seconds: float
+    servers: int = 1
     latencies: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in OPERATIONS})
     errors: Counter[str] = field(default_factory=Counter)  # error code (or exception type) -> count
     errors_by_op: Counter[str] = field(default_factory=Counter)
@@ -211,63 +217,76 @@ async def read_back(server: RunningServer, phase: Phase) -> None:
     check.patch_kept = sum(1 for rid, value in phase.last_patch.items() if counts.get(rid) == value)
 
 
-async def run_phase(workdir: Path, clients: int, seconds: float, args: argparse.Namespace) -> Phase:
-    phase = Phase(clients, seconds)
-    db = workdir / f"load-{clients}.db"
+async def run_phase(workdir: Path, clients: int, seconds: float, args: argparse.Namespace, servers: int = 1) -> Phase:
+    phase = Phase(clients, seconds, servers)
+    db = workdir / f"load-{clients}-{servers}.db"
     extra = ["--max-concurrency", str(args.max_concurrency)] if args.max_concurrency else []
     if args.stateless:
         extra.append("--stateless")
+    env = {"TABLES_MCP_DB": with_schema(args.pg_dsn, create_schema(args.pg_dsn))} if args.pg_dsn else None
     t_setup = time.perf_counter()
-    server = await anyio.to_thread.run_sync(lambda: start_server(db, *extra, transport=args.transport))
+    running: list[RunningServer] = []
     try:
-        async with server.session() as session:
-            result = await session.call_tool("createTable", {"name": TABLE, "columns": COLUMNS})
-            if result.isError:
-                raise RuntimeError(f"createTable failed: {result.content}")
-            table = result.structuredContent["table"]  # type: ignore[index]
-            names = {tool.name for tool in (await session.list_tools()).tools}
-        tools = Tools(*(pick_tool(names, op, table) for op in OPERATIONS))
-        ready = 0
-        all_ready = anyio.Event()
-        go = anyio.Event()
-        cpu: CpuMeter | None = None
-
-        async def one_client(number: int) -> None:
-            nonlocal ready, cpu
-            async with server.session() as session:
-                ready += 1
-                if ready == clients:
-                    all_ready.set()
-                await go.wait()
-                await client_loop(session, tools, number, phase)
-                phase.finished_clients += 1
-                if phase.finished_clients == clients and cpu is not None:
-                    phase.cpu = cpu.read()
-
-        async with anyio.create_task_group() as group:
-            for number in range(clients):
-                group.start_soon(one_client, number)
-            with anyio.fail_after(120):
-                await all_ready.wait()
-            phase.setup_s = time.perf_counter() - t_setup
-            cpu = CpuMeter(server.process.pid)
-            phase.started = phase.last_answer = time.perf_counter()
-            phase.deadline = phase.started + seconds
-            go.set()
-        await read_back(server, phase)
+        for _ in range(servers):
+            started = await anyio.to_thread.run_sync(
+                lambda: start_server(db, *extra, transport=args.transport, env=env)
+            )
+            running.append(started)
+        await drive_phase(phase, running, t_setup)
     finally:
-        code, stderr = await anyio.to_thread.run_sync(server.stop)
-    if code != 0:
-        progress(f"server exited with status {code}; last of its stderr:\n{stderr[-2000:]}")
+        for server in running:
+            code, stderr = await anyio.to_thread.run_sync(server.stop)
+            if code != 0:
+                progress(f"server exited with status {code}; last of its stderr:\n{stderr[-2000:]}")
     return phase
 
 
+async def drive_phase(phase: Phase, running: list[RunningServer], t_setup: float) -> None:
+    """Create the table through the first server, release the clients (spread round-robin), check the store."""
+    clients, seconds, server = phase.clients, phase.seconds, running[0]
+    async with server.session() as session:
+        result = await session.call_tool("createTable", {"name": TABLE, "columns": COLUMNS})
+        if result.isError:
+            raise RuntimeError(f"createTable failed: {result.content}")
+        table = result.structuredContent["table"]  # type: ignore[index]
+        names = {tool.name for tool in (await session.list_tools()).tools}
+    tools = Tools(*(pick_tool(names, op, table) for op in OPERATIONS))
+    ready = 0
+    all_ready = anyio.Event()
+    go = anyio.Event()
+    cpu: CpuMeter | None = None
+
+    async def one_client(number: int) -> None:
+        nonlocal ready, cpu
+        async with running[number % len(running)].session() as session:
+            ready += 1
+            if ready == clients:
+                all_ready.set()
+            await go.wait()
+            await client_loop(session, tools, number, phase)
+            phase.finished_clients += 1
+            if phase.finished_clients == clients and cpu is not None:
+                phase.cpu = cpu.read()
+
+    async with anyio.create_task_group() as group:
+        for number in range(clients):
+            group.start_soon(one_client, number)
+        with anyio.fail_after(120):
+            await all_ready.wait()
+        phase.setup_s = time.perf_counter() - t_setup
+        cpu = CpuMeter([started.process.pid for started in running])
+        phase.started = phase.last_answer = time.perf_counter()
+        phase.deadline = phase.started + seconds
+        go.set()
+    await read_back(server, phase)
+
+
 class CpuMeter:
-    """CPU seconds used since creation by the server process (/proc/<pid>/stat), by this process, and by
+    """CPU seconds used since creation by the server processes (/proc/<pid>/stat), by this process, and by
     the whole machine (/proc/stat: everything but idle and iowait), so that other work shows."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
         self.server0 = self._server()
         self.client0 = time.process_time()
         self.machine0 = self._machine()
@@ -282,11 +301,14 @@ class CpuMeter:
         return (sum(jiffies) - jiffies[3] - jiffies[4]) / os.sysconf("SC_CLK_TCK")
 
     def _server(self) -> float | None:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def read(self) -> tuple[float | None, float, float | None]:
         now, machine = self._server(), self._machine()
@@ -316,7 +338,9 @@ def table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
 
 def phase_report(phase: Phase) -> list[str]:
     title = f"{phase.clients} client{'s' if phase.clients != 1 else ''}"
-    if phase.clients == 1:
+    if phase.servers != 1:
+        title += f", {phase.servers} server processes"
+    elif phase.clients == 1:
         title += " (baseline)"
     lines = [f"{title}, {phase.seconds:g} s ({phase.elapsed:.1f} s to the last answer)"]
     rows: list[tuple[str, ...]] = [
@@ -382,7 +406,10 @@ def scaling_report(base: Phase, load: Phase) -> list[str]:
         values = sorted(phase.latencies[op])
         return pct(values, 0.5) if values else None
 
-    lines = [f"scaling, {load.clients} clients / 1 client"]
+    if load.servers != base.servers:
+        lines = [f"scaling, {load.servers} server processes / {base.servers} ({load.clients} clients each time)"]
+    else:
+        lines = [f"scaling, {load.clients} clients / {base.clients} client"]
     rows: list[tuple[str, ...]] = [("operation", "calls/s ratio", "p50 ratio")]
     for op in (*OPERATIONS, None):
         r1, rn = rate(base, op), rate(load, op)
@@ -403,12 +430,13 @@ def header(args: argparse.Namespace, elapsed: float, load_at_start: str) -> list
     except Exception:
         versions = "versions unknown"
     mode = "stateless" if args.stateless else ("stateful" if args.transport == "http" else "SSE")
+    store = "one PostgreSQL database (a fresh schema per phase)" if args.pg_dsn else "SQLite"
     limit = args.max_concurrency or "default (16)"
     return [
         f"tables-mcp HTTP benchmark ({'quick' if args.quick else 'full'} run, {elapsed:.1f} s)",
         f"Python {platform.python_version()}, {versions}, {os.cpu_count()} CPU(s), {platform.platform()}",
         f"server: {' '.join(command())} --transport {args.transport} on 127.0.0.1, bearer token, {mode},"
-        f" --max-concurrency {limit}; a fresh server and store per phase",
+        f" --max-concurrency {limit}; fresh servers and store per phase; store: {store}",
         f"load average at start {load_at_start}, at end {load_average()}",
         "mix: 50% createRecords (1-5 records), 20% patchRecord, 15% getRecord, 15% listRecords (contains, limit 20);"
         " latency = answered calls without an error, as this client saw them",
@@ -425,12 +453,13 @@ async def run(args: argparse.Namespace) -> None:
     phases: list[Phase] = []
     failed: list[str] = []
     try:
-        for clients in (1, args.clients):
-            progress(f"{clients} client(s), {args.seconds:g} s over {args.transport}...")
+        plan = [(args.clients, 1), (args.clients, 2)] if args.replicas else [(1, 1), (args.clients, 1)]
+        for clients, servers in plan:
+            progress(f"{clients} client(s), {servers} server(s), {args.seconds:g} s over {args.transport}...")
             try:
-                phase = await run_phase(workdir, clients, args.seconds, args)
+                phase = await run_phase(workdir, clients, args.seconds, args, servers)
             except Exception:
-                failed.append(f"{clients} client(s)")
+                failed.append(f"{clients} client(s), {servers} server(s)")
                 progress(f"{clients} client(s): FAILED\n{traceback.format_exc()}")
                 continue
             phases.append(phase)
@@ -459,13 +488,32 @@ def main() -> None:
     parser.add_argument("--max-concurrency", type=int, help="passed to the server (its default is 16)")
     parser.add_argument("--transport", choices=["http", "sse"], default="http", help="default: streamable HTTP")
     parser.add_argument("--stateless", action="store_true", help="streamable HTTP without server sessions")
+    parser.add_argument(
+        "--replicas", action="store_true", help="N clients on 1, then 2 stateless servers sharing one PostgreSQL"
+    )
     parser.add_argument("--quick", action="store_true", help="10 clients, 5 s (smoke test)")
     args = parser.parse_args()
+    if args.replicas:
+        args.stateless = True
+        if args.transport != "http":
+            parser.error("--replicas runs streamable HTTP")
     if args.stateless and args.transport != "http":
         parser.error("--stateless applies to --transport http only")
     args.clients = args.clients or (10 if args.quick else 50)
     args.seconds = args.seconds or (5.0 if args.quick else 30.0)
-    anyio.run(run, args)
+    postgres = None
+    args.pg_dsn = os.environ.get(PG_DSN_ENV) if args.replicas else None
+    if args.replicas and not args.pg_dsn:
+        bin_dir = find_bin_dir()
+        if bin_dir is None:
+            raise SystemExit(f"--replicas needs PostgreSQL: set {PG_DSN_ENV} or install it (initdb, pg_ctl)")
+        postgres = PgServer(bin_dir)
+        args.pg_dsn = postgres.start()
+    try:
+        anyio.run(run, args)
+    finally:
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":
