@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mcp.types as types
+
+from tables_mcp.stdio import encode_message
+
 from .test_stdio_cli import command, env_for
 
 INIT = {
@@ -65,3 +69,11 @@ def test_stdout_to_a_regular_file_is_served_through_the_fallback(tmp_path: Path)
         assert process.wait(timeout=30) == 0
     answers = [json.loads(line) for line in answers_file.read_bytes().splitlines()]
     assert [answer["id"] for answer in answers] == [0, 1]
+
+
+def test_a_response_is_encoded_to_the_bytes_the_sdk_model_gives() -> None:
+    result = {"structuredContent": {"records": [{"id": "1", "fields": {"名前": "Ωmega", "n": None}}], "next": None}}
+    response = types.JSONRPCMessage(types.JSONRPCResponse(jsonrpc="2.0", id=7, result=result))
+    notification = types.JSONRPCMessage(types.JSONRPCNotification(jsonrpc="2.0", method="x", params={"a": None}))
+    for message in (response, notification):
+        assert encode_message(message) == message.model_dump_json(by_alias=True, exclude_none=True).encode()

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, get_args
 
 import anyio
 import mcp.types as types
+import pydantic_core
 import sniffio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
@@ -111,6 +112,17 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool)
 
 
+def encode_message(message: types.JSONRPCMessage) -> bytes:
+    """A message as one line of JSON. A response's result is a plain dict already (the SDK dumped it), and
+    pydantic_core encodes that dict in half the time the model's own `model_dump_json` takes, to the same bytes."""
+    root = message.root
+    if isinstance(root, types.JSONRPCResponse):
+        return pydantic_core.to_json(
+            {"jsonrpc": root.jsonrpc, "id": root.id, "result": root.result, **(root.model_extra or {})}
+        )
+    return message.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+
+
 LineSource = Callable[[], Awaitable[bytes | None]]  # the next line, None at the end
 LineSink = Callable[[bytes], Awaitable[None]]  # write and flush
 
@@ -148,8 +160,7 @@ async def stdio_transport(
         async def write_stdout() -> None:
             async with from_server:
                 async for message in from_server:
-                    text = message.message.model_dump_json(by_alias=True, exclude_none=True)
-                    await write(text.encode("utf-8") + b"\n")
+                    await write(encode_message(message.message) + b"\n")
             server_done.set()  # the server closed its stream: every answer it had is written
 
         async with anyio.create_task_group() as group:
