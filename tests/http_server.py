@@ -57,16 +57,22 @@ class RunningServer:
         return self.process.returncode, self.stderr_path.read_text()
 
     @asynccontextmanager
-    async def session(self, message_handler: Any = None) -> AsyncIterator[ClientSession]:
+    async def session(
+        self, message_handler: Any = None, elicitation_callback: Any = None
+    ) -> AsyncIterator[ClientSession]:
         if self.transport == "sse":
             async with sse_client(f"{self.url}/sse", headers=self.headers) as (read, write):
-                async with ClientSession(read, write, message_handler=message_handler) as session:
+                async with ClientSession(
+                    read, write, message_handler=message_handler, elicitation_callback=elicitation_callback
+                ) as session:
                     await session.initialize()
                     yield session
             return
         async with httpx.AsyncClient(headers=self.headers, timeout=60) as http:
             async with streamable_http_client(f"{self.url}/mcp", http_client=http) as (read, write, _):
-                async with ClientSession(read, write, message_handler=message_handler) as session:
+                async with ClientSession(
+                    read, write, message_handler=message_handler, elicitation_callback=elicitation_callback
+                ) as session:
                     await session.initialize()
                     yield session
 
