@@ -3,6 +3,8 @@
 The structural JSON Schema has already run; this module checks meaning against the table: that
 each field exists, that the operator suits its type on this backend, and that each compared value
 is valid for the column (checked with the column's own JSON Schema). Every problem is reported.
+The bounds in `schema` (depth, conditions, values, text length) are enforced here, the same on every
+backend, so that no engine or platform limit is ever reached by a filter.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import jsonschema_rs
-
 from .errors import FieldError, invalid_argument
 from .model import BoolGroup, Capabilities, Column, Condition, FilterNode, ListQuery, SortKey, Table
-from .schema import MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, filter_value_schema, operators_for
-from .validation import show_value
+from .schema import (
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_TEXT,
+    MAX_FILTER_VALUES,
+    filter_value_schema,
+    operators_for,
+)
+from .validation import compiled_validator, describe_error, show_value
 
 DEFAULT_LIMIT = 50
 NO_VALUE_OPERATORS = frozenset({"isEmpty", "isNotEmpty"})
@@ -44,6 +51,7 @@ class _FilterParser:
         self.caps = caps
         self.problems = problems
         self.conditions = 0
+        self.values = 0
 
     def parse(self, raw: Any, where: str, depth: int) -> FilterNode | None:
         if not isinstance(raw, dict):
@@ -62,6 +70,8 @@ class _FilterParser:
             return self._fail(where, f"unexpected key(s) {sorted(extra)} beside '{kind}'")
         if not isinstance(items, list) or not items:
             return self._fail(f"{where}.{kind}", "expected a non-empty array of filters")
+        if len(items) > MAX_FILTER_CONDITIONS:
+            return self._fail(f"{where}.{kind}", f"{len(items)} filters in one group; at most {MAX_FILTER_CONDITIONS}")
         parsed = [self.parse(item, f"{where}.{kind}[{i}]", depth + 1) for i, item in enumerate(items)]
         return BoolGroup("and" if kind == "and" else "or", tuple(node for node in parsed if node is not None))
 
@@ -98,25 +108,41 @@ class _FilterParser:
             if not isinstance(value, list) or not value:
                 self._fail(f"{where}.value", "'in' takes a non-empty array of values")
                 return False
+            if not self._count_values(len(value)):
+                return False
             return all(self._scalar_ok(column, item, f"{where}.value[{i}]") for i, item in enumerate(value))
+        if not self._count_values(1):
+            return False
         if op == "contains" and column.type.value in _TEXT_CONTAINS:
             if not isinstance(value, str) or not value:
                 self._fail(f"{where}.value", "'contains' takes a non-empty string")
                 return False
-            return True
+            return self._length_ok(value, f"{where}.value")
         return self._scalar_ok(column, value, f"{where}.value")
 
+    def _count_values(self, count: int) -> bool:
+        """Count compared values; False (said once) past the filter's bound."""
+        before, self.values = self.values, self.values + count
+        if self.values <= MAX_FILTER_VALUES:
+            return True
+        if before <= MAX_FILTER_VALUES:
+            self._fail("filter", f"at most {MAX_FILTER_VALUES:,} compared values per filter (each 'in' item counts)")
+        return False
+
+    def _length_ok(self, value: Any, where: str) -> bool:
+        if isinstance(value, str) and len(value) > MAX_FILTER_TEXT:
+            self._fail(where, f"text of {len(value):,} characters; a filter compares at most {MAX_FILTER_TEXT:,}")
+            return False
+        return True
+
     def _scalar_ok(self, column: Column, value: Any, where: str) -> bool:
+        if not self._length_ok(value, where):
+            return False
         validator = _value_validator(column)
         if validator.is_valid(value):
             return True
-        error = next(iter(validator.iter_errors(value)))
-        details = error.kind.as_dict()
-        self._fail(
-            where,
-            f"{show_value(value)} does not fit {column.type.value} column '{column.name}': {error.message}",
-            details.get("options"),
-        )
+        message, allowed = describe_error(next(iter(validator.iter_errors(value))))
+        self._fail(where, f"{column.type.value} column '{column.name}': {message}", allowed)
         return False
 
     def _fail(self, where: str, message: str, allowed: Any = None) -> Condition | None:
@@ -130,7 +156,7 @@ _TEXT_CONTAINS = frozenset({"TEXT", "LONGTEXT", "EMAIL", "PHONE", "URL", "USER",
 
 @lru_cache(maxsize=1024)
 def _value_validator(column: Column) -> Any:
-    return jsonschema_rs.validator_for(filter_value_schema(column), validate_formats=True)
+    return compiled_validator(filter_value_schema(column))
 
 
 def _parse_sort(
@@ -152,8 +178,9 @@ def _parse_sort(
 def _parse_fields(table: Table, raw: list[str] | None, problems: list[FieldError]) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    names = [col.name for col in table.columns]
+    names: list[str] | None = [col.name for col in table.columns]
     for i, name in enumerate(raw):
         if table.column(name) is None:
             problems.append(FieldError(f"fields[{i}]", f"unknown column {show_value(name)}", allowed=names))
+            names = None  # the column names are listed once, not once per unknown name
     return tuple(raw)

@@ -15,15 +15,21 @@ Schema = dict[str, Any]
 
 TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
 RECORD_ID_SCHEMA: Schema = {"type": ["string", "integer"]}
-MAX_FILTER_DEPTH = 8
-MAX_FILTER_CONDITIONS = 100
+# Bounds of one listRecords call, the same on every backend (checked before any backend call; SQLite,
+# PostgreSQL and the platforms' query languages each fail somewhere beyond them).
+MAX_FILTER_DEPTH = 8  # levels of and/or nesting
+MAX_FILTER_CONDITIONS = 100  # conditions in one filter (so also the items of one and/or group)
+MAX_FILTER_VALUES = 1000  # values compared in one filter, each item of an `in` counting as one
+MAX_FILTER_TEXT = 10_000  # characters of one compared text (SQLite's LIKE stops at 50,000 bytes)
+MAX_SORT_KEYS = 10
+MAX_FIELDS = 500  # names in `fields`
 
 # What each format means in words, for error messages.
 FORMAT_WORDS = {
     "email": "an email address like name@example.com",
     "uri": "an absolute URL like https://example.com/page",
-    "date": "a date YYYY-MM-DD",
-    "date-time": "an RFC 3339 date-time like 2026-01-31T09:30:00Z",
+    "date": "a date YYYY-MM-DD of the years 0001 to 9999",
+    "date-time": "an RFC 3339 date-time like 2026-01-31T09:30:00Z, within the years 0001 to 9999 in UTC",
 }
 
 
@@ -163,6 +169,7 @@ def list_arguments_schema(
             "filter": structural_filter_schema(),
             "sort": {
                 "type": "array",
+                "maxItems": MAX_SORT_KEYS,
                 "items": {
                     "type": "object",
                     "properties": {"field": sort_name, "direction": {"enum": ["asc", "desc"]}},
@@ -170,7 +177,7 @@ def list_arguments_schema(
                     "additionalProperties": False,
                 },
             },
-            "fields": {"type": "array", "items": name_schema, "uniqueItems": True},
+            "fields": {"type": "array", "items": name_schema, "uniqueItems": True, "maxItems": MAX_FIELDS},
             "limit": {"type": "integer", "minimum": 1, "maximum": caps.max_page_size},
             "cursor": {"type": "string"},
         },

@@ -3,6 +3,11 @@
 The JSON Schema library (jsonschema-rs) finds the problems; this module words them for an agent:
 which record, which field, what was sent, what is allowed. All problems of a call come back in
 one `TablesError`, so an agent fixes everything in one round trip.
+
+Before the schema runs, every string of the arguments (names and values) must be Unicode text: a lone
+UTF-16 surrogate (`"\\ud800"` is valid JSON) is refused here, naming where it was, since no backend, no
+schema library and no answer could carry it. The `date-time` and `date` formats are checked as the
+adapters convert them (`FORMAT_CHECKS`), so a value that passes is one every backend can store.
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from typing import Any
 
 import jsonschema_rs
 
-from .errors import FieldError, invalid_argument
+from .backends.kit.codecs import is_date_argument, is_datetime_argument
+from .errors import MAX_ECHO_CHARS, FieldError, invalid_argument
 from .model import Column, Table
 from .schema import FORMAT_WORDS, TIME_PATTERN, Schema
 
 MAX_SHOWN_VALUE = 80
 MAX_COMPILED = 512  # distinct schemas kept compiled: every tool of a few hundred tables
+# The library's own checks accept year 0000 and moments that leave the years 1 to 9999 once in UTC.
+FORMAT_CHECKS = {"date-time": is_datetime_argument, "date": is_date_argument}
+LONE_SURROGATE = "holds a lone UTF-16 surrogate (an unpaired escape such as \\ud800), which is not text"
+MAX_SURROGATE_PROBLEMS = 20
 
 
 _compiled: OrderedDict[str, Any] = OrderedDict()
@@ -27,11 +37,12 @@ _compiled: OrderedDict[str, Any] = OrderedDict()
 
 def compiled_validator(schema: Schema) -> Any:
     """The jsonschema-rs validator of `schema`, compiled once per distinct schema: a catalogue reload rebuilds
-    every tool's spec, but most schemas (the generic tools', unchanged tables') are the same as before."""
+    every tool's spec, but most schemas (the generic tools', unchanged tables') are the same as before.
+    Formats are checked as the adapters read them (`FORMAT_CHECKS`)."""
     key = json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str)
     validator = _compiled.get(key)
     if validator is None:
-        validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+        validator = jsonschema_rs.validator_for(schema, validate_formats=True, formats=FORMAT_CHECKS)
         _compiled[key] = validator
         if len(_compiled) > MAX_COMPILED:
             _compiled.popitem(last=False)
@@ -51,6 +62,9 @@ class ArgumentValidator:
 
     def check(self, instance: Any, summary: str = "Invalid arguments") -> None:
         """Raise one invalid_argument error listing every problem, or return if there are none."""
+        unreadable = [self._surrogate_error(path, is_name) for path, is_name in lone_surrogates(instance)]
+        if unreadable:
+            raise invalid_argument(f"{summary}: {len(unreadable)} string(s) are not Unicode text.", unreadable)
         if self._validator.is_valid(instance):
             return
         problems = [p for err in self._validator.iter_errors(instance) for p in self._field_error(err)]
@@ -75,6 +89,11 @@ class ArgumentValidator:
         where = ".".join(field_path) if field_path else "(arguments)"
         message, allowed = _describe(kind, details, sent)
         return [FieldError(where, message, record=record, allowed=allowed)]
+
+    def _surrogate_error(self, path: list[Any], is_name: bool) -> FieldError:
+        record, parts = self._locate(path)
+        where = ".".join(parts) if parts else "(arguments)"
+        return FieldError(where, ("a name " if is_name else "text ") + LONE_SURROGATE, record=record)
 
     def _locate(self, path: list[Any]) -> tuple[int | None, list[str]]:
         """Split an instance path into a record index and a readable field path."""
@@ -124,6 +143,51 @@ class ArgumentValidator:
             columns = column.subcolumns if column is not None else None
             rest = rest[2:]
         return columns
+
+
+def lone_surrogates(instance: Any) -> list[tuple[list[Any], bool]]:
+    """Where strings holding a lone surrogate are: (path, whether the string is an object key), at most
+    `MAX_SURROGATE_PROBLEMS`; a key is named by its escaped, shortened text. Fast when there are none."""
+    try:
+        json.dumps(instance, ensure_ascii=False).encode("utf-8")
+        return []
+    except UnicodeEncodeError:
+        pass
+    except (RecursionError, TypeError, ValueError):  # too deep, or not JSON: the schema check reports it
+        return []
+    found: list[tuple[list[Any], bool]] = []
+    stack: list[tuple[list[Any], Any]] = [([], instance)]
+    while stack and len(found) < MAX_SURROGATE_PROBLEMS:
+        path, value = stack.pop()
+        if isinstance(value, str) and not _is_text(value):
+            found.append((path, False))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _is_text(key):
+                    stack.append(([*path, key], item))
+                else:
+                    found.append(([*path, _escaped(key)], True))
+        elif isinstance(value, list):
+            stack.extend(([*path, i], item) for i, item in enumerate(value))
+    return sorted(found, key=lambda hit: [str(step) for step in hit[0]])
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(text: str) -> str:
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown if len(shown) <= MAX_ECHO_CHARS else shown[:MAX_ECHO_CHARS] + "..."
+
+
+def describe_error(err: Any) -> tuple[str, Any]:
+    """A jsonschema-rs error as (message, allowed) in the words field errors use."""
+    return _describe(type(err.kind).__name__, err.kind.as_dict(), err.instance)
 
 
 def _describe(kind: str, details: dict[str, Any], sent: Any) -> tuple[str, Any]:
@@ -190,5 +254,6 @@ def json_type(value: Any) -> str:
 
 
 def show_value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    # backslashreplace: text that is no Unicode (a lone surrogate) is shown escaped, never sent raw.
+    text = json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 3] + "..."

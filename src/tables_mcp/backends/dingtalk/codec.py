@@ -32,6 +32,7 @@ from .fields import ENTITY_KEYS
 
 PLATFORM_ZONE = timezone(timedelta(hours=8), "UTC+08:00")
 MAX_SAFE_INTEGER = 2**53
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
@@ -158,9 +159,12 @@ def _from_ms(value: Any, zone: timezone) -> datetime | None:
     """The moment of epoch milliseconds; None for anything else, or a moment outside the years 1 to 9999."""
     if not _is_ms(value):
         return None
+    # Arithmetic on the wall clock of `zone`: fromtimestamp goes through UTC first, and 0001-01-01 00:00 at
+    # UTC+8 is still year 0 in UTC.
+    offset = zone.utcoffset(None)
     try:
-        return datetime.fromtimestamp(value / 1000, zone)
-    except (OverflowError, OSError, ValueError):
+        return (_NAIVE_EPOCH + offset + timedelta(milliseconds=value)).replace(tzinfo=zone)
+    except (OverflowError, ValueError):
         return None
 
 
