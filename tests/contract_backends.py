@@ -48,23 +48,12 @@ from tables_mcp.backends.store import open_store
 from tables_mcp.model import Capabilities
 from tables_mcp.tools import ToolOptions
 
-from .conftest import Agent, open_agent
+from .conftest import TASK_COLUMNS, Agent, open_agent
 
-# The columns the user defines, in order, through createTable on the embedded store; a platform's target
-# holds those of them its platform can hold.
-TASK_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Title", "type": "TEXT", "required": True},
-    {"name": "Status", "type": "SELECT", "options": ["Todo", "Doing", "Done"]},
-    {"name": "Estimate", "type": "NUMBER"},
-    {"name": "Due", "type": "DATE"},
-    {"name": "Tags", "type": "MULTISELECT", "options": ["bug", "feature", "docs"]},
-    {"name": "Notes", "type": "LONGTEXT"},
-    {"name": "Owner", "type": "EMAIL"},
-    {"name": "Started", "type": "DATETIME"},
-    {"name": "At", "type": "TIME"},
-]
-COLUMN_NAMES = [col["name"] for col in TASK_COLUMNS]
-STORE_COLUMNS = {col["name"]: col["type"] for col in TASK_COLUMNS}
+# The contract holds every backend to the columns an agent writes; computed ones (the store's SERIAL "No") are
+# the embedded store's own tests' business.
+COLUMN_NAMES = [col["name"] for col in TASK_COLUMNS if col["type"] != "SERIAL"]
+STORE_COLUMNS = {col["name"]: col["type"] for col in TASK_COLUMNS if col["type"] != "SERIAL"}
 FAULT_AFTER_ROWS = 100  # the embedded store's injected fault refuses the row after this many
 WRITE_METHODS = frozenset({"create_records", "patch_record", "delete_records", "create_table", "add_columns"})
 # Every registered platform, each with its target; "local" is the embedded store, run on SQLite and PostgreSQL.
@@ -311,6 +300,7 @@ EXPECTED_COLUMNS = {
     "Owner": ("EMAIL", False),
     "Started": ("DATETIME", False),
     "At": ("TIME", False),
+    "Done": ("BOOLEAN", False),
 }
 # What createRecords accepts for one Tasks record: the same JSON Schema on every backend.
 CREATE_SCHEMA = {
@@ -325,6 +315,7 @@ CREATE_SCHEMA = {
         "Owner": {"type": "string", "format": "email"},
         "Started": {"type": "string", "format": "date-time"},
         "At": {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?$"},
+        "Done": {"type": "boolean"},
     },
     "required": ["Title"],
     "additionalProperties": False,

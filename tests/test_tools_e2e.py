@@ -76,7 +76,7 @@ async def test_create_table_sends_list_changed_and_registers_per_table_tools(age
     assert set(tools) == GENERIC_TOOLS | {"createRecords_Tasks", "patchRecord_Tasks", "listRecords_Tasks"}
     create = tools["createRecords_Tasks"]
     row = create.inputSchema["properties"]["records"]["items"]
-    assert row["required"] == ["Title", "Status"]
+    assert row["required"] == ["Title"]
     assert row["additionalProperties"] is False
     assert row["properties"]["Status"] == {"enum": ["Todo", "Doing", "Done"]}
     assert "No" not in row["properties"], "SERIAL columns are computed and absent from writes"
@@ -92,7 +92,7 @@ async def test_auto_mode_gives_each_table_a_typed_create_and_keeps_the_rest_gene
         await agent.ok("createRecords_Tasks", {"records": [{"Title": "a", "Status": "Todo"}]})
         await agent.ok("createRecords", {"table": "Tasks", "records": [{"Title": "b", "Status": "Todo"}]})
         error = await agent.error("patchRecord", {"table": "Tasks", "recordId": "1", "fields": {"Status": "x"}})
-        assert error["fieldErrors"][0]["allowed"] == ["Todo", "Doing", "Done"]
+        assert error["fieldErrors"][0]["allowed"] == ["Todo", "Doing", "Done", None]  # not required: null clears it
         listed = await agent.ok(
             "listRecords", {"table": "Tasks", "filter": {"field": "Title", "op": "eq", "value": "a"}}
         )
@@ -142,7 +142,7 @@ async def test_generic_tools_take_table_by_name_or_id(backend: SqliteStore) -> N
         listed = await agent.ok("listRecords", {"table": "Tasks", "sort": [{"field": "Title", "direction": "desc"}]})
         assert [r["fields"]["Title"] for r in listed["records"]] == ["b", "a"]
         described = await agent.ok("describeTable", {"table": "Tasks"})
-        assert described["createSchema"]["required"] == ["Title", "Status"]
+        assert described["createSchema"]["required"] == ["Title"]
         assert "minProperties" in described["patchSchema"]
         status = next(c for c in described["table"]["columns"] if c["name"] == "Status")
         assert status["options"] == ["Todo", "Doing", "Done"] and status["operators"] == [
