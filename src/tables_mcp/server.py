@@ -127,6 +127,32 @@ class CallGate:
                 await anyio.sleep(0.05)
 
 
+_SDK_RESULT_DUMP = {"by_alias": True, "mode": "json", "exclude_none": True}  # how the SDK sends every result
+
+
+class ToolResult(types.ServerResult):
+    """A tool result whose wire dict is assembled, not walked: our payload is JSON data already, and pydantic's
+    `model_dump` copied every record of it value by value (a quarter of a 1,000-record create's server time).
+    The dict is the one `model_dump` gives (checked by a test); any other dump goes the usual way."""
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        result = self.root
+        if kwargs == _SDK_RESULT_DUMP and isinstance(result, types.CallToolResult) and result.meta is None:
+            texts = [
+                block.text
+                for block in result.content
+                if isinstance(block, types.TextContent) and block.annotations is None and block.meta is None
+            ]
+            if len(texts) == len(result.content):
+                wire: dict[str, Any] = {"content": [{"type": "text", "text": text} for text in texts]}
+                if result.structuredContent is not None:
+                    wire["structuredContent"] = result.structuredContent
+                wire["isError"] = result.isError
+                return wire
+        dumped: dict[str, Any] = super().model_dump(**kwargs)
+        return dumped
+
+
 class TablesServer(Server[Any, Any]):
     """The SDK's low-level server, announcing what this server does on every transport: it sends
     `notifications/tools/list_changed` and `notifications/resources/list_changed`, so `tools.listChanged`
@@ -191,7 +217,7 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
         if catalogue.version != before:
             await _notify_lists_changed(list(sessions))
-        return types.ServerResult(
+        return ToolResult(
             types.CallToolResult(
                 content=[types.TextContent(type="text", text=outcome.text)],
                 structuredContent=outcome.payload,
