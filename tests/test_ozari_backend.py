@@ -509,9 +509,12 @@ async def test_reads_are_retried_on_5xx_and_writes_are_not(agent: Agent, tenant:
 
 
 async def test_a_value_the_database_refuses_names_its_column(agent: Agent, tenant: Tenant) -> None:
+    tenant.state.clear_log()
     error = await agent.error("patchRecord", {"table": "torders", "recordId": "1", "fields": {"fcust": "abc"}})
     assert error["code"] == "invalid_argument" and error["fieldErrors"][0]["field"] == "fcust"
-    assert "Incorrect integer value" in error["message"]
+    assert "Incorrect integer value" in error["message"] and error["retryable"] is False
+    patches = [r for r in tenant.state.requests if r.method == "PATCH"]
+    assert [r.status for r in patches] == [500], "a refused value is refused again: the 500 is not retried"
 
 
 async def test_credential_tables_are_permission_denied(backend: OzariBackend, tenant: Tenant) -> None:
@@ -523,7 +526,8 @@ async def test_credential_tables_are_permission_denied(backend: OzariBackend, te
 
 
 async def test_a_malformed_answer_is_a_backend_error(agent: Agent, tenant: Tenant) -> None:
-    tenant.state.fail_next("malformed", path="/integration/tables/tcust/query")
+    # A read whose answer was spoilt is asked again, as often as the retry policy allows.
+    tenant.state.fail_next("malformed", 3, path="/integration/tables/tcust/query")
     error = await agent.error("listRecords", {"table": "tcust"})
     assert error["code"] == "backend_error"
 

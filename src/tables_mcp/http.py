@@ -11,9 +11,15 @@ Retry rules (a write must never be applied twice because we retried it):
   proxy refusal) is retried whatever its method.
 - A response whose status the policy lists as *refused* (429 by default: rate limiters reject
   before processing) is retried whatever the method.
-- 502/503/504, read timeouts and dropped connections are retried only for idempotent requests
-  (GET, HEAD, OPTIONS, PUT, DELETE by default; an adapter overrides this per call, e.g. a POST
-  that only reads, or a PUT guarded by a revision that would turn a repeat into a conflict).
+- 502/503/504, read timeouts, dropped connections and 2xx answers whose body cannot be read are
+  retried only for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE by default; an adapter
+  overrides this per call, e.g. a POST that only reads, or a PUT guarded by a revision that would
+  turn a repeat into a conflict).
+- A status the policy retries is not retried when the adapter's mapper says the answer is not
+  retryable (a platform that words a refused value as a 500: the same value would be refused again).
+- A request that is not repeated and whose answer was lost after it was sent (timeout, dropped
+  connection, an unreadable 2xx body, a gateway's 502/504) raises a `TablesError` with
+  `may_have_applied`: the platform may have applied it, so nobody may repeat it blindly.
 - Waits grow exponentially with random jitter; `Retry-After` (seconds or an HTTP date) replaces
   the computed wait; a `Retry-After` longer than the policy allows, or past the retry budget, is
   not slept through but returned to the agent as `retry_after`.
@@ -44,7 +50,7 @@ import anyio
 import httpx
 import stamina
 
-from .errors import ErrorCode, FieldError, TablesError
+from .errors import RETRYABLE_CODES, ErrorCode, FieldError, TablesError
 
 log = logging.getLogger("tables_mcp.http")
 
@@ -58,6 +64,9 @@ MAX_BODY_IN_MESSAGE = 300
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # Failures that point at our configuration, not at the network: retrying cannot help.
 _MISCONFIGURED = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# Gateway answers that may hide a request the platform applied (its own answer was lost behind the gateway).
+_GATEWAY_LOST = frozenset({502, 504})
+_REPEATABLE_WRITES = frozenset({"PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,9 @@ class RetryPolicy:
     max_retry_after: float = 20.0
     retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
     refused_statuses: frozenset[int] = frozenset({429})
+    # Each attempt is abandoned after this many seconds, first byte sent to last byte read (httpx's own
+    # timeouts are per phase: an answer trickling in would never trip them). None: httpx's timeouts only.
+    attempt_timeout: float | None = None
 
 
 NO_RETRY = RetryPolicy(attempts=1)
@@ -258,17 +270,32 @@ class HttpClient:
                         log.info("%s: retrying %s %s (attempt %d)", self.name, method, self.redact(path), attempt.num)
                     return await self._attempt(call)
         except _Retry as exc:
-            raise exc.error from None
+            raise self._final(exc.error, call) from None
+        except TablesError as exc:
+            raise self._final(exc, call) from None
         raise AssertionError("unreachable: stamina either returns or raises")
+
+    def _final(self, error: TablesError, call: _Call) -> TablesError:
+        """The error a repeated PUT/PATCH/DELETE ends with, saying that an earlier attempt may have been applied
+        (its answer was lost): the agent must not read "unavailable" or "not found" as "nothing happened".
+        A POST marked idempotent reads, or carries its own idempotency key and settles its outcome itself."""
+        if not call.maybe_applied or error.may_have_applied or call.method not in _REPEATABLE_WRITES:
+            return error
+        message = f"{error.message} An earlier attempt's answer was lost, so the change may have been applied."
+        return replace(error, message=message, may_have_applied=True, hint=_CHECK_FIRST)
 
     async def _attempt(self, call: _Call) -> Any:
         async with self._limiter:
             if self._rate is not None:
                 await self._rate.acquire()
             try:
-                response = await self._client.request(
-                    call.method, call.path, params=call.params, json=call.json_body, headers=call.headers
-                )
+                with anyio.fail_after(self.settings.retry.attempt_timeout):
+                    response = await self._client.request(
+                        call.method, call.path, params=call.params, json=call.json_body, headers=call.headers
+                    )
+            except TimeoutError:
+                timeout = self.settings.retry.attempt_timeout
+                raise self._transport_failure(httpx.ReadTimeout(f"no complete answer in {timeout:g} s"), call) from None
             except httpx.HTTPError as exc:
                 raise self._transport_failure(exc, call) from None
             except httpx.InvalidURL as exc:
@@ -284,10 +311,15 @@ class HttpClient:
     def _handle(self, response: httpx.Response, call: _Call) -> Any:
         status = response.status_code
         if 200 <= status < 300:
-            return self._parse_success(response)
+            return self._parse_success(response, call)
         error = self._error_for(response)
         policy = self.settings.retry
-        if status in policy.retry_statuses and (call.repeatable or status in policy.refused_statuses):
+        if status in _GATEWAY_LOST:
+            call.maybe_applied = True
+            if not call.repeatable:
+                error = replace(error, may_have_applied=True, hint=_CHECK_FIRST)
+        retry = call.repeatable or status in policy.refused_statuses
+        if status in policy.retry_statuses and retry and error.code in RETRYABLE_CODES:
             # Only the server's own Retry-After replaces the backoff; a mapper's default hint is for the agent.
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is not None and wait > min(policy.max_retry_after, call.deadline - anyio.current_time()):
@@ -296,17 +328,23 @@ class HttpClient:
             raise _Retry(error, wait)
         raise error
 
-    def _parse_success(self, response: httpx.Response) -> Any:
+    def _parse_success(self, response: httpx.Response, call: _Call) -> Any:
         if not response.content.strip():
             return None
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             shown = _shorten(self.redact(response.text))
+            message = f"{self.name} answered HTTP {response.status_code} with a body that is not JSON: {shown!r}"
+            call.maybe_applied = True
+            if call.repeatable:  # the answer was spoilt on its way: asking again is harmless
+                raise _Retry(TablesError(ErrorCode.BACKEND_ERROR, message, status=response.status_code), None) from None
             raise TablesError(
                 ErrorCode.BACKEND_ERROR,
-                f"{self.name} answered HTTP {response.status_code} with a body that is not JSON: {shown!r}",
+                f"{message}; {self.name} accepted the request, so it was probably applied.",
                 status=response.status_code,
+                hint=_CHECK_FIRST,
+                may_have_applied=True,
             ) from None
 
     def _error_for(self, response: httpx.Response) -> TablesError:
@@ -341,13 +379,15 @@ class HttpClient:
         if isinstance(exc, _NOT_SENT):
             error = TablesError(ErrorCode.UNAVAILABLE, f"Cannot reach {self.name} ({detail}) for {where}.")
             return _Retry(error, None)
+        call.maybe_applied = True
         if call.repeatable:
             error = TablesError(ErrorCode.UNAVAILABLE, f"{self.name} did not answer ({detail}) for {where}.")
             return _Retry(error, None)
         return TablesError(
             ErrorCode.UNAVAILABLE,
             f"{self.name} did not answer ({detail}) for {where}; the request was sent, so it may have been applied.",
-            hint="Check whether the change happened (listRecords / getRecord) before repeating it.",
+            hint=_CHECK_FIRST,
+            may_have_applied=True,
         )
 
     def _misconfigured(self, exc: Exception) -> TablesError:
@@ -362,7 +402,10 @@ class HttpClient:
         await self._client.aclose()
 
 
-@dataclass(frozen=True)
+_CHECK_FIRST = "Check whether the change happened (listRecords / getRecord) before repeating it."
+
+
+@dataclass
 class _Call:
     method: str
     path: str
@@ -371,6 +414,7 @@ class _Call:
     headers: dict[str, str]
     repeatable: bool
     deadline: float
+    maybe_applied: bool = False  # an attempt reached the platform and its answer was lost
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

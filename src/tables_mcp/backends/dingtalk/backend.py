@@ -28,12 +28,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ...errors import ErrorCode, TablesError, not_found
 from ...model import Capabilities, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
+from ..kit.outcomes import changed_then_read, settle_delete
 from ..kit.schema_cache import SchemaCache
 from .api import ApiTuning, NotableApi, shape_check
 from .codec import decode_record, decode_value, encode_fields, encode_value
@@ -48,7 +50,7 @@ log = logging.getLogger("tables_mcp.backends.dingtalk")
 MAX_CREATE = 1000
 SCHEMA_TTL = 30.0
 READ_CONCURRENCY = 4  # DingTalk allows 20 calls per second per app and API (standard edition, §3b)
-WRITE_CONCURRENCY = 3
+WRITE_CONCURRENCY = 1  # one insert after another: records are stored (and listed) in input order
 REQUEST_WORDS = "100 records per request, all-or-nothing per request"
 
 # Sorted by tables-mcp over a bounded scan (paging.py): single values only, no lists.
@@ -201,7 +203,7 @@ class DingTalkBackend:
         cells = encode_fields(table, fields, keep_empty=True)
         with _record_context(table, record_id):
             await self.api.update(table.id, [(record_id, cells)])
-        return await self.get_record(table, record_id)
+        return await changed_then_read(self.get_record(table, record_id), record_id)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
         wanted = list(dict.fromkeys(record_ids))
@@ -213,7 +215,12 @@ class DingTalkBackend:
             try:
                 await self.api.delete(table.id, batch)
             except TablesError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
+                if exc.may_have_applied:  # the answer was lost: what is left says what the request did
+                    gone = await settle_delete(exc, batch, deleted, partial(self._existing, table))
+                    deleted += gone
+                    if gone == batch:
+                        continue
+                elif exc.code is ErrorCode.NOT_FOUND:
                     await self._all_exist(table, batch, deleted)
                 if deleted:
                     raise TablesError(
@@ -225,6 +232,19 @@ class DingTalkBackend:
                 raise
             deleted += batch
         return deleted
+
+    async def _existing(self, table: Table, ids: list[str]) -> list[str]:
+        async def exists(record_id: str) -> bool:
+            try:
+                await self.api.get_record(table.id, record_id)
+            except TablesError as exc:
+                if exc.code is ErrorCode.NOT_FOUND:
+                    return False
+                raise
+            return True
+
+        found = await map_bounded(exists, ids, READ_CONCURRENCY)
+        return [record_id for record_id, there in zip(ids, found, strict=True) if there]
 
     async def _all_exist(self, table: Table, ids: list[str], deleted: Sequence[str] = ()) -> None:
         """not_found naming every id of `ids` that is not in the table (and what was deleted before)."""

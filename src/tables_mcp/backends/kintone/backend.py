@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import anyio
@@ -22,6 +23,7 @@ from ...http import RetryPolicy
 from ...model import Capabilities, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
+from ..kit.outcomes import changed_then_read, settle_delete
 from ..kit.schema_cache import SchemaCache
 from .api import KintoneApi
 from .codec import decode_record, encode_row, encode_rows, record_from_input
@@ -35,7 +37,7 @@ log = logging.getLogger("tables_mcp.backends.kintone")
 
 RECORDS_PER_WRITE = 100  # Kintone's limit for POST/PUT/DELETE records.json
 REQUEST_WORDS = "Kintone writes 100 per request, all-or-nothing per request"
-CREATE_CONCURRENCY = 4
+CREATE_CONCURRENCY = 1  # one request after another: Kintone numbers records as it stores them, in input order
 READ_CONCURRENCY = 4
 SCHEMA_CHECK_INTERVAL = 30.0
 
@@ -281,7 +283,7 @@ class KintoneBackend:
         with record_context(table, record_id):
             # No revision is sent: the agent patches named fields, so a repeat after a lost answer is harmless.
             await self._api.send("PUT", "record", body=body)
-        return await self.get_record(table, record_id)
+        return await changed_then_read(self.get_record(table, record_id), record_id)
 
     async def patch_record_at(
         self, table: Table, record_id: str, fields: dict[str, Any], expected_version: str
@@ -302,7 +304,7 @@ class KintoneBackend:
             if exc.backend_code != "GAIA_CO02":
                 raise
             raise version_conflict(await self.get_record(table, record_id), expected_version) from None
-        return await self.get_record(table, record_id)
+        return await changed_then_read(self.get_record(table, record_id), record_id)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
         wanted = list(dict.fromkeys(record_ids))
@@ -327,6 +329,11 @@ class KintoneBackend:
             try:
                 await self._api.send("DELETE", "records", params={"app": table.id, "ids": batch})
             except TablesError as exc:
+                # A repeat after a lost answer finds the records gone (GAIA_RE01): what is left settles it.
+                gone = await settle_delete(exc, batch, deleted, partial(self._existing_ids, table))
+                deleted += gone
+                if gone == batch:
+                    continue
                 if not deleted:
                     raise
                 done = f"Deleted {len(deleted)} record(s) ({', '.join(deleted)}) before a failure: {exc.message}"

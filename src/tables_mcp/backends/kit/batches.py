@@ -8,8 +8,12 @@ after a cancellation or after a failure that would repeat for every other part (
 throttling). `partial_failure` then turns the parts into one `TablesError` carrying exactly which
 items were written and which were not, and why: `errors` renders it for agents.
 
-A part whose answer was lost after the platform may have applied it is `uncertain`: it is reported
-as "may have been written", never retried blindly and never claimed as not written.
+A part whose answer was lost after the platform may have applied it is `uncertain` (its adapter says
+so, or its error carries `may_have_applied`): it is reported as "may have been written", never retried
+blindly and never claimed as not written.
+
+With `concurrency=1` the parts go one after another, in order (the limiter is first come, first served):
+a platform that numbers records as it stores them then stores them in input order.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ async def _send_one(part: Part, send: Callable[[Part], Awaitable[list[Any]]], sy
         results = await send(part)
     except TablesError as exc:
         part.error = exc
+        part.uncertain = part.uncertain or exc.may_have_applied
         if exc.code not in _CONTENT_CODES:
             systemic.append(exc)
         return
@@ -121,7 +126,21 @@ def partial_failure(
     unknown = sum(1 for entry in failed if entry["error"].get("mayHaveBeenWritten"))
     outcome = f"{len(failed) - unknown} were not written" + (f", {unknown} may have been" if unknown else "")
     message = f"{verb} {len(written)} of {total} records; {outcome} ({request_words}). First failure: {first.message}"
-    return replace(first, message=message, field_errors=field_errors, written=written, failed=failed)
+    return replace(
+        first,
+        message=message,
+        field_errors=field_errors,
+        written=written,
+        failed=failed,
+        may_have_applied=bool(unknown),
+        hint=_MAY_HAVE_BEEN_WRITTEN if unknown else first.hint,
+    )
+
+
+_MAY_HAVE_BEEN_WRITTEN = (
+    "Records marked mayHaveBeenWritten may be stored although their answer was lost: check with listRecords "
+    "before sending them again. The others can be sent again as their errors say."
+)
 
 
 def _failed_entries(part: Part, cause: TablesError, rebased: list[FieldError]) -> list[dict[str, Any]]:

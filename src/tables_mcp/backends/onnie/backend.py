@@ -167,7 +167,7 @@ class OnnieBackend:
             try:
                 body = await self.api.create(table.id, part.items)
             except TablesError as exc:
-                part.uncertain = _answer_lost(exc)
+                part.uncertain = exc.may_have_applied  # sent, and its answer lost (the http layer says so)
                 raise
             try:
                 with shape_check("POST /tables/{id}/records"):
@@ -276,16 +276,6 @@ class _TableContext:
 
 def _no_record(table: Table, record_id: str) -> TablesError:
     return not_found(f"No record with id {record_id} in table '{table.name}'.", hint="listRecords shows the ids.")
-
-
-def _answer_lost(exc: TablesError) -> bool:
-    """The request reached Onnie but its answer did not reach us: it may have been applied.
-
-    The http layer says so in words only: a dropped or timed-out answer to a request it does not
-    repeat, or a 2xx answer whose body cannot be read."""
-    if exc.status is not None:
-        return 200 <= exc.status < 300
-    return exc.code is ErrorCode.UNAVAILABLE and "may have been applied" in exc.message
 
 
 def _create_failure(parts: list[Part], written: list[Record], total: int) -> TablesError:

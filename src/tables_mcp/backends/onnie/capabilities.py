@@ -8,7 +8,7 @@ from ...model import Capabilities, ColumnType
 from .paging import MAX_PAGE, MAX_SCAN
 
 RECORDS_PER_REQUEST = 100  # our choice: Onnie publishes no cap for POST records
-CREATE_CONCURRENCY = 4
+CREATE_CONCURRENCY = 1  # one request after another: records are stored (and listed) in input order
 MAX_CREATE_PER_CALL = 1000
 REQUEST_WORDS = f"Onnie creates {RECORDS_PER_REQUEST} records per request, all-or-nothing per request"
 

@@ -305,11 +305,10 @@ class OzariBackend:
 
 def _may_have_been_written(exc: TablesError) -> bool:
     """Whether a failed insert may still have been applied (see the module docstring)."""
-    if exc.code is ErrorCode.BACKEND_ERROR and (exc.status is None or 200 <= exc.status < 300):
-        return True  # an answer that could not be read: the platform accepted the request
-    if exc.status is None:
-        return "may have been applied" in exc.message  # sent, then the connection failed (http's wording)
-    return exc.status in (502, 504)  # a gateway that lost the upstream's answer
+    if exc.code is ErrorCode.BACKEND_ERROR and exc.status is None:
+        return True  # a 2xx answer without success: true: the platform accepted the request
+    # Sent, then the answer was lost (timeout, reset), unreadable, or lost behind a gateway (502/504).
+    return exc.may_have_applied
 
 
 def _text(key: Any) -> str | None:
