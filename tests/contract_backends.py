@@ -21,6 +21,9 @@ defaults are the contract's full expectations; see `Subject`'s properties):
 - `limits` (default {}): why the platform cannot hold a contract column it leaves out, for skip reasons;
 - `create_fault_status` (default 500): the status `fail_next_write` needs for a create to fail part-way.
 
+`fail_next_write(status, after)` lets `after` record-write requests through, then answers the next one
+`status` with the platform's own body for it (the fakes' shared `Switchboard.fail_after`).
+
 It also holds the contract's data (the SEED records, the filter cases, a batch of invalid records) and
 the helpers the tests share, which cut each of them down to the columns the subject holds.
 
@@ -71,7 +74,7 @@ class Target(Protocol):
     def clear_log(self) -> None: ...
     def network_requests(self) -> int: ...
     def network_writes(self) -> list[str]: ...
-    def fail_next_write(self, status: int) -> None: ...
+    def fail_next_write(self, status: int, after: int = 0) -> None: ...
 
 
 def target_fixtures() -> dict[str, Callable[..., Any]]:
@@ -190,10 +193,11 @@ class Subject:
         return 0 if self.target is None else self.target.network_requests()
 
     async def break_the_next_create(self) -> None:
-        """Make the next create fail part-way: on a platform its next write request fails (with the status
-        its target names); on the embedded store the database refuses the Tasks row after the 100th."""
+        """Make the next create fail part-way: on a platform its second write request fails (with the status
+        its target names: a create sends its requests one after another, so a failure of the first would
+        leave nothing written); on the embedded store the database refuses the Tasks row after the 100th."""
         if self.target is not None:
-            self.target.fail_next_write(getattr(self.target, "create_fault_status", 500))
+            self.target.fail_next_write(getattr(self.target, "create_fault_status", 500), after=1)
             return
         [tasks] = [t["id"] for t in (await self.agent.ok("listTables"))["tables"] if t["name"] == "Tasks"]
         if isinstance(self.where, Path):

@@ -19,6 +19,7 @@ from tables_mcp.backends.dingtalk.api import ApiTuning
 from tables_mcp.http import RetryPolicy
 
 from .fakes.dingtalk import FakeDingTalk, LoggedRequest, serve_fake_dingtalk
+from .fakes.serving import Fault
 
 APP_KEY = "dingcontracttasks"
 APP_SECRET = "contract-app-secret-0123456789"
@@ -41,9 +42,6 @@ FAST_TUNING = ApiTuning(
     ),
     refused_wait=0.01,
 )
-# A write-request failure per status, with DingTalk's own code and body (seed 002).
-WRITE_FAULTS = {400: "invalidRequest.document.broken", 500: "internalError", 504: "service.timeout"}
-WRITE_PATHS = r"/records(/delete)?$"
 
 
 def settings_for(url: str, **changes: str) -> DingTalkSettings:
@@ -73,6 +71,13 @@ def is_record_write(request: LoggedRequest) -> bool:
     if request.method == "PUT":
         return request.path.endswith("/records")
     return request.method == "POST" and request.path.endswith(("/records", "/records/delete"))
+
+
+def is_write_path(method: str, path: str) -> bool:
+    """`is_record_write` from the method and path."""
+    return (method == "PUT" and path.endswith("/records")) or (
+        method == "POST" and path.endswith(("/records", "/records/delete"))
+    )
 
 
 class DingTalkTarget:
@@ -121,13 +126,12 @@ class DingTalkTarget:
     def network_writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
-    def fail_next_write(self, status: int) -> None:
-        """The next record-write request answers `status` with DingTalk's body for it.
+    def fail_next_write(self, status: int, after: int = 0) -> None:
+        """The record-write request after the next `after` answers `status` with DingTalk's body for it.
 
         An insert carries a clientToken, so a 5xx on one is retried with the same token and the create
         goes through: a create that must fail part-way needs a 400 (DingTalk's document.broken)."""
-        code = WRITE_FAULTS.get(status, "internalError" if status >= 500 else "invalidRequest.document.broken")
-        self.state.fail_next(1, code, status=status, path=WRITE_PATHS)
+        self.state.switchboard.fail_after(after, Fault("server_error", status), is_write_path)
 
 
 @pytest.fixture(scope="module")

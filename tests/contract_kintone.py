@@ -17,6 +17,7 @@ from tables_mcp.backends.kintone import KintoneBackend
 
 from .conftest import FAST_RETRY
 from .fakes.kintone import FakeKintone, LoggedRequest, serve_fake_kintone
+from .fakes.serving import Fault
 
 # The contract's Tasks columns as the form fields of an app (the fake adds Kintone's system fields).
 KINTONE_TASK_FIELDS: dict[str, dict[str, Any]] = {
@@ -42,6 +43,11 @@ def is_record_write(request: LoggedRequest) -> bool:
     if request.headers.get("x-http-method-override", "").upper() == "GET":
         return False
     return request.path.endswith(("/record.json", "/records.json"))
+
+
+def is_write_path(method: str, path: str) -> bool:
+    """`is_record_write` from the method and path alone (no create sends a long GET as a POST)."""
+    return method in ("POST", "PUT", "DELETE") and path.endswith(("/record.json", "/records.json"))
 
 
 class KintoneTarget:
@@ -88,9 +94,10 @@ class KintoneTarget:
     def network_writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
-    def fail_next_write(self, status: int) -> None:
-        """The next request answers `status` (an HTML error page); a create's POSTs are never retried."""
-        self.state.fail_next(1, status)
+    def fail_next_write(self, status: int, after: int = 0) -> None:
+        """The record write after the next `after` answers `status` (an HTML error page); a create's POSTs are
+        never retried."""
+        self.state.switchboard.fail_after(after, Fault("server_error", status), is_write_path)
 
 
 @pytest.fixture(scope="module")

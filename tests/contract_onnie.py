@@ -17,6 +17,7 @@ from tables_mcp.backends.onnie import OnnieBackend
 
 from .conftest import FAST_RETRY
 from .fakes.onnie import FakeOnnie, LoggedRequest, serve_fake_onnie
+from .fakes.serving import Fault
 
 # The contract's Tasks columns as Onnie columns, and the canonical type the adapter gives each.
 ONNIE_TASK_COLUMNS: list[dict[str, Any]] = [
@@ -34,6 +35,10 @@ RECORD_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def is_record_write(request: LoggedRequest) -> bool:
     """A request that writes records: POST/PUT/PATCH/DELETE under /tables/{id}/records."""
     return request.method in RECORD_WRITES and "/records" in request.path
+
+
+def is_write_path(method: str, path: str) -> bool:
+    return method in RECORD_WRITES and "/records" in path
 
 
 class OnnieTarget:
@@ -65,10 +70,10 @@ class OnnieTarget:
     def network_writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
-    def fail_next_write(self, status: int) -> None:
-        """The next create request (POST records) gets `status` with Onnie's own error body; POSTs are
-        never retried, and the fake's fault queue matches one method, so PATCH and DELETE are not covered."""
-        self.state.fail_next(1, status, method="POST", path="/tables/*/records")
+    def fail_next_write(self, status: int, after: int = 0) -> None:
+        """The record write after the next `after` gets `status` with Onnie's own error body; POSTs are never
+        retried."""
+        self.state.switchboard.fail_after(after, Fault("server_error", status), is_write_path)
 
 
 @pytest.fixture(scope="module")

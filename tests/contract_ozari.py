@@ -14,6 +14,7 @@ created_at null.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from tables_mcp.backends.ozari import OzariBackend
 
 from .conftest import FAST_RETRY
 from .fakes.ozari import FakeOzari, LoggedRequest, serve_fake_ozari
+from .fakes.serving import Fault
 
 TOKEN = "contract-ozari-token-0123456789"
 TASKS = "Tasks"
@@ -50,6 +52,10 @@ RECORD_WRITE_PATHS = "/integration/tables/*/records*"
 def is_record_write(request: LoggedRequest) -> bool:
     """An insert (POST .../records) or an update (PATCH .../records/single or /bulk); queries only read."""
     return request.method in ("POST", "PATCH") and "/records" in request.path
+
+
+def is_write_path(method: str, path: str) -> bool:
+    return method in ("POST", "PATCH") and fnmatch.fnmatch(path, RECORD_WRITE_PATHS)
 
 
 class OzariTarget:
@@ -99,10 +105,11 @@ class OzariTarget:
     def network_writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
-    def fail_next_write(self, status: int) -> None:
-        """The next insert or update gets `status`: 500 and 4xx with Ozari's envelope, 502-504 as its proxy's
-        HTML page. An insert is never repeated; an update is retried on 5xx (it cannot write twice)."""
-        self.state.fail_next("error", path=RECORD_WRITE_PATHS, status=status)
+    def fail_next_write(self, status: int, after: int = 0) -> None:
+        """The insert or update after the next `after` gets `status`: 500 and 4xx with Ozari's envelope, 502-504
+        as its proxy's HTML page. An insert is never repeated; an update is retried on 5xx (it cannot write
+        twice)."""
+        self.state.switchboard.fail_after(after, Fault("server_error", status), is_write_path)
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from .serving import catch_all_app, reset_connection, serve_in_thread
+from .serving import Fault as SwitchboardFault
+from .serving import Switchboard, Voice, catch_all_app, reset_connection, serve_in_thread
 
 __all__ = [
     "ALL_PERMISSIONS",
@@ -392,7 +393,8 @@ class FakeKintone:
 
     Fault switches: :attr:`latency_s` (seconds added to every request), :meth:`fail_next`,
     :attr:`max_concurrency` (in-flight requests before 429 ``GAIA_TO04``), :attr:`basic_auth`
-    (require an ``Authorization: Basic`` layer). :attr:`requests` logs every request.
+    (require an ``Authorization: Basic`` layer), :attr:`switchboard` (random seeded faults, shared with the
+    other fakes: ``tests.fakes.serving.Switchboard``). :attr:`requests` logs every request.
     ``language`` is the users' language setting: "en", "ja", or "auto" (``Accept-Language``,
     Japanese when absent, as kintone does).
     """
@@ -409,6 +411,7 @@ class FakeKintone:
     ) -> None:
         self.lock = threading.RLock()
         self.in_flight = 0
+        self.switchboard = Switchboard()  # random faults (tests.fakes.serving), off until armed
         self.reset(language=language, max_concurrency=max_concurrency, clock=clock)
 
     def reset(
@@ -434,6 +437,7 @@ class FakeKintone:
             self.basic_auth: tuple[str, str] | None = None
             self.clock = clock or (lambda: datetime.now(UTC))
             self._faults: deque[_Fault] = deque()
+            self.switchboard.disarm()
             self._next_app_id = 1
             self._next_row_id = 1
 
@@ -2247,6 +2251,10 @@ async def _admitted(state: FakeKintone, request: Request, body: bytes, lang: Lan
         await asyncio.sleep(state.latency_s)
     if fault is not None:
         return await _fault_response(fault, request.scope, lang)
+    return await state.switchboard.serve(request, body, lambda: _answer(state, request, body, lang), _voice(lang))
+
+
+def _answer(state: FakeKintone, request: Request, body: bytes, lang: Lang) -> Response:
     if not _basic_auth_ok(state, request.headers):
         return Response("401 Authorization Required", 401, {"WWW-Authenticate": 'Basic realm="kintone"'}, "text/html")
     try:
@@ -2254,6 +2262,23 @@ async def _admitted(state: FakeKintone, request: Request, body: bytes, lang: Lan
             return _json_response(200, _dispatch(state, request, body))
     except KintoneError as error:
         return _error_response(error, lang)
+
+
+def _voice(lang: Lang) -> Voice:
+    """Kintone's own answers to the switchboard's refusals: a 503 page (or the fault's status), 429 GAIA_TO04,
+    and the answer to an API token regenerated in the app's settings (400 GAIA_IA02, what kintone says instead
+    of a 401 for tokens)."""
+
+    def refusal(fault: SwitchboardFault) -> Response:
+        if fault.kind == "throttle":
+            return _error_response(KintoneError(429, "GAIA_TO04", headers={"X-Cybozu-Error": "GAIA_TO04"}), lang)
+        if fault.kind == "auth_expired":
+            return _error_response(KintoneError(400, "GAIA_IA02"), lang)
+        status = fault.status or 503
+        page = f"<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
+        return Response(page, status, None, "text/html")
+
+    return refusal
 
 
 def build_app(state: FakeKintone) -> Starlette:

@@ -1,5 +1,6 @@
 """HTTP side of the fake DingTalk API: the Starlette app (:func:`build_app`), the fault switches applied to
-each request, and :func:`serve_fake_dingtalk`, which runs the app with uvicorn in a daemon thread.
+each request (its own queue, then the shared random :class:`~tests.fakes.serving.Switchboard`), and
+:func:`serve_fake_dingtalk`, which runs the app with uvicorn in a daemon thread.
 
 Every JSON answer carries ``Content-Type: application/json;charset=utf-8`` and the ``x-acs-request-id`` /
 ``x-acs-trace-id`` headers (§1.6); an error body's ``requestid`` is the same id.
@@ -17,9 +18,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..serving import catch_all_app, reset_connection, serve_in_thread
+from ..serving import Fault as SwitchboardFault
+from ..serving import Voice, catch_all_app, reset_connection, serve_in_thread
 from .api import dispatch
-from .errors import DingTalkError, new_request_id
+from .errors import QPS_LIMIT_APP_AND_API, SERVER_ERRORS, THROTTLE_MESSAGES, DingTalkError, new_request_id
 from .state import FakeDingTalk, Fault
 
 _JSON = "application/json;charset=utf-8"
@@ -64,9 +66,36 @@ async def _serve(state: FakeDingTalk, request: Request) -> Response:
             _answer(state, request, body)  # applied; its answer is never sent
         await reset_connection(request.scope)
         return Response(status_code=500)  # never delivered: the connection is gone
-    response = _answer(state, request, body) if fault is None else _fault_response(fault)
+    if fault is not None:
+        response = _fault_response(fault)
+    else:
+        response = await state.switchboard.serve(request, body, lambda: _answer(state, request, body), _voice(state))
     entry.status = response.status_code
     return response
+
+
+# A refusal's code by its status (seed 002): a document DingTalk cannot open, an internal error, a timeout.
+_ERROR_CODES = {400: "invalidRequest.document.broken", 500: "internalError", 504: "service.timeout"}
+
+
+def _voice(state: FakeDingTalk) -> Voice:
+    """DingTalk's own answers to the switchboard's refusals: 500 ``internalError``, 403 ``QpsLimitForAppkeyAndApi``
+    (§3b: DingTalk throttles with 403, not 429); an expired credential really expires every access token, so the
+    request is answered ``InvalidAuthentication`` as DingTalk would."""
+
+    def refusal(fault: SwitchboardFault) -> Response | None:
+        if fault.kind == "auth_expired":
+            state.expire_all_tokens()
+            return None
+        if fault.kind == "throttle":
+            code, status, message = QPS_LIMIT_APP_AND_API, 403, THROTTLE_MESSAGES[QPS_LIMIT_APP_AND_API]
+        else:
+            code = _ERROR_CODES.get(fault.status or 500, "internalError")
+            status, message = fault.status or SERVER_ERRORS[code][0], SERVER_ERRORS[code][1]
+        request_id = new_request_id()
+        return _json_response(status, DingTalkError(status, code, message).body(request_id), request_id)
+
+    return refusal
 
 
 def build_app(state: FakeDingTalk) -> Starlette:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from starlette.requests import Request
 
+from ..serving import Switchboard
 from .errors import (
     QPS_LIMIT_APP_AND_API,
     SERVER_ERRORS,
@@ -97,6 +98,7 @@ class FakeDingTalk:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lock = threading.RLock()
+        self.switchboard = Switchboard()  # random faults (tests.fakes.serving), off until armed
         self.reset(token_ttl=token_ttl, duplicate_token_answer=duplicate_token_answer, clock=clock)
 
     def reset(
@@ -118,6 +120,7 @@ class FakeDingTalk:
             self.tokens_issued = 0
             self._tokens: dict[str, _Token] = {}
             self._faults: list[Fault] = []
+            self.switchboard.disarm()
             self._random = random.Random(0)  # ids look random but repeat from run to run
 
     # -- set-up ------------------------------------------------------------------------------------------------

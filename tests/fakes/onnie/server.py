@@ -1,4 +1,5 @@
-"""The fake Onnie over HTTP: the Starlette app (faults, latency, request log) and uvicorn in a daemon thread."""
+"""The fake Onnie over HTTP: the Starlette app (its fault queue, then the shared random switchboard of
+``tests.fakes.serving``; latency, request log) and uvicorn in a daemon thread."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..serving import catch_all_app, reset_connection, serve_in_thread
+from ..serving import Fault as SwitchboardFault
+from ..serving import Voice, catch_all_app, reset_connection, serve_in_thread
 from .api import BASE_PATH, handle, route_of
-from .errors import OnnieError, not_found, rate_limited, server_error
+from .errors import OnnieError, not_found, rate_limited, server_error, unauthorized
 from .state import FakeOnnie, Fault
 
 _JSON = "application/json"
@@ -42,6 +44,20 @@ def _fault_response(state: FakeOnnie, fault: Fault) -> Response:
     error = rate_limited(headers) if fault.status == 429 else server_error(fault.status)
     error.headers = headers
     return _error_response(state, error)
+
+
+def _voice(state: FakeOnnie) -> Voice:
+    """Onnie's own answers to the switchboard's refusals: 500 ``internal_error``, 429 ``rate_limited`` and 401
+    ``unauthorized`` (a revoked or expired key)."""
+
+    def refusal(fault: SwitchboardFault) -> Response:
+        if fault.kind == "throttle":
+            return _error_response(state, rate_limited())
+        if fault.kind == "auth_expired":
+            return _error_response(state, unauthorized())
+        return _error_response(state, server_error(fault.status or 500))
+
+    return refusal
 
 
 def _applied(state: FakeOnnie, request: Request, route: str, body: bytes) -> Response:
@@ -72,6 +88,10 @@ async def _serve(state: FakeOnnie, request: Request) -> Response:
         return Response(status_code=500)  # never delivered: the connection is gone
     if fault is not None and fault.kind in ("status", "malformed"):
         response = _fault_response(state, fault)
+    elif fault is None:
+        response = await state.switchboard.serve(
+            request, body, lambda: _applied(state, request, route, body), _voice(state)
+        )
     else:
         response = _applied(state, request, route, body)
     if fault is not None and fault.kind == "lose_answer":

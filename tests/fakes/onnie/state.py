@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from ..serving import Switchboard
 from .columns import Column, build_column
 from .errors import ErrorLayout
 from .store import FakeTable, View, Writer, render_record
@@ -107,6 +108,7 @@ class FakeOnnie:
         monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.switchboard = Switchboard()  # random faults (tests.fakes.serving), off until armed
         self.reset(error_layout=error_layout, clock=clock, monotonic=monotonic)
 
     def reset(
@@ -131,6 +133,7 @@ class FakeOnnie:
             self.retry_after_header = False
             self.buckets: dict[str, TokenBucket] = {}
             self.faults: list[Fault] = []
+            self.switchboard.disarm()
             self._next_column_id = 1
             self._next_seq = 1
 

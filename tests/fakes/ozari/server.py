@@ -1,4 +1,5 @@
-"""HTTP side of the fake Ozari API: the Starlette app, fault injection, the request log and the uvicorn thread.
+"""HTTP side of the fake Ozari API: the Starlette app, fault injection (its own queue, then the shared random
+switchboard of ``tests.fakes.serving``), the request log and the uvicorn thread.
 
 :func:`serve_fake_ozari` runs :func:`build_app` on 127.0.0.1 in a daemon thread and yields the base URL (the
 equivalent of ``https://api.ozari.co.il``; every endpoint sits under ``/integration/``).
@@ -16,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..serving import Fault as SwitchboardFault
 from ..serving import catch_all_app, reset_connection, serve_in_thread
 from .errors import OzariError
 from .handlers import dispatch
@@ -72,6 +74,20 @@ def _fault_answer(fault: Fault) -> Response:
     return Response(page + "<hr><center>nginx</center></body></html>", fault.status, media_type="text/html")
 
 
+def _voice(fault: SwitchboardFault) -> Response:
+    """Ozari's own answers to the switchboard's refusals: 500 with its envelope, and 403 "Invalid token" for a
+    token that is no longer valid (errors.md: 401 is a missing or malformed header). Ozari documents no rate
+    limit, so the fault suite never asks it to throttle; a 429 would come as a proxy's page."""
+    if fault.kind == "auth_expired":
+        return _json_response(403, _DOCUMENTED_REFUSALS[403])
+    if fault.kind == "throttle":
+        return Response("<html><body><h1>429 Too Many Requests</h1></body></html>", 429, media_type="text/html")
+    status = fault.status or 500
+    if status != 500:
+        return _fault_answer(Fault("error", None, None, status, 0.0))
+    return _json_response(500, {"success": False, "error": "Internal server error"})
+
+
 def _api_answer(state: FakeOzari, request: Request, body: bytes) -> Response:
     try:
         status, payload = dispatch(state, request.method, request.url.path, request.query_params, request.headers, body)
@@ -94,6 +110,8 @@ async def _serve(state: FakeOzari, request: Request) -> Response:
         return Response(status_code=500)  # never delivered: the connection is gone
     if fault is not None and fault.kind in ("error", "malformed"):
         response = _fault_answer(fault)
+    elif fault is None:
+        response = await state.switchboard.serve(request, body, lambda: _api_answer(state, request, body), _voice)
     else:
         response = _api_answer(state, request, body)
     entry.status = response.status_code

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..serving import Switchboard
 from .query import NAME_PATTERN
 from .values import FIELD_KINDS, FieldKind, format_datetime, store
 
@@ -122,6 +123,7 @@ class FakeOzari:
 
     def __init__(self, company: str = "acme_corp", *, clock: Callable[[], datetime] | None = None) -> None:
         self.lock = threading.RLock()
+        self.switchboard = Switchboard()  # random faults (tests.fakes.serving), off until armed
         self.reset(company, clock=clock)
 
     def reset(self, company: str = "acme_corp", *, clock: Callable[[], datetime] | None = None) -> None:
@@ -138,6 +140,7 @@ class FakeOzari:
             self.shuffle_unsorted = False
             self.random = random.Random(0)
             self._faults: list[Fault] = []
+            self.switchboard.disarm()
 
     # -- set-up API for tests ------------------------------------------------------------------
 
