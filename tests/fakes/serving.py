@@ -108,9 +108,9 @@ Voice = Callable[[Fault], Response | None]
 class Switchboard:
     """Random faults, seeded: a decision per request, before-apply / after-apply / none.
 
-    Off until `arm`. Each decision is drawn from a `random.Random` seeded by the seed, the request's method,
-    path and body, and how many times that same request came before, so a run repeats itself even where
-    an adapter sends requests concurrently (their arrival order does not change any decision).
+    Off until `arm`. Each decision is drawn from a `random.Random` seeded by the seed, the request's method
+    and body, and how many requests with the same method and body came before, so that a run repeats itself
+    where the platform makes ids at random and, mostly, where an adapter sends requests concurrently.
     `injected` counts the faults by kind, `decisions` the requests decided.
     """
 
@@ -169,7 +169,8 @@ class Switchboard:
                     return fault, 0.0
             if self._seed is None or not self._eligible(method, path):
                 return None, 0.0
-            fingerprint = f"{method} {path} {hashlib.sha256(body).hexdigest()}"
+            # Not the path: it holds ids that some platforms make at random (Onnie's UUIDs).
+            fingerprint = f"{method} {hashlib.sha256(body).hexdigest()}"
             self._seen[fingerprint] += 1
             rng = random.Random(f"{self._seed}|{fingerprint}|{self._seen[fingerprint]}")
             draw = rng.random()

@@ -34,6 +34,7 @@ from ...http import HttpClient, HttpSettings, RetryPolicy
 from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
+from ..kit.outcomes import changed_then_read
 from ..kit.schema_cache import SchemaCache
 from .api import OnnieApi, is_onnie_id, shape_check
 from .capabilities import CAPABILITIES, CREATE_CONCURRENCY, RECORDS_PER_REQUEST, REQUEST_WORDS
@@ -197,7 +198,7 @@ class OnnieBackend:
             return decode_record(table, body.get("record", body) if isinstance(body, dict) else body)
         except TablesError:
             # The PATCH answer is unpublished; when it is not the record, read the record.
-            return await self.get_record(table, record_id)
+            return await changed_then_read(self.get_record(table, record_id), record_id)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:
         wanted = list(dict.fromkeys(record_id.strip() for record_id in record_ids))

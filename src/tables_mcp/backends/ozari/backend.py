@@ -39,6 +39,7 @@ from ...http import RetryPolicy
 from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, not_ours, query_scope, store_key
+from ..kit.outcomes import changed_then_read
 from ..kit.schema_cache import SchemaCache
 from .api import MAX_PER_PAGE, OzariApi, shape_check
 from .capabilities import CAPABILITIES
@@ -296,11 +297,7 @@ class OzariBackend:
         # `updated` is 0 when the values were already those: still a success, as long as one row matched.
         if answer.get("matched", 1) != 1:
             raise _several_records(table, record_id, None)
-        try:
-            return await self.get_record(table, record_id)
-        except TablesError as exc:
-            message = f"Record {record_id} was changed, but reading it back failed: {exc.message}"
-            raise replace(exc, message=message) from None
+        return await changed_then_read(self.get_record(table, record_id), record_id)
 
 
 def _may_have_been_written(exc: TablesError) -> bool:
