@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,6 +125,57 @@ async def test_post_read_timeout_is_not_retried_and_says_it_may_have_been_applie
     assert len(script.calls) == 1
     assert error.code is ErrorCode.UNAVAILABLE
     assert "may have been applied" in error.message
+    assert error.may_have_applied and not error.retryable, "an unknown outcome is never retried blindly"
+    assert error.to_payload()["error"]["mayHaveBeenApplied"] is True
+
+
+@pytest.mark.parametrize(("status", "unknown"), [(500, False), (503, False), (502, True), (504, True)])
+async def test_a_gateway_that_lost_a_posts_answer_says_it_may_have_been_applied(status: int, unknown: bool) -> None:
+    error = await raises(make_client(Script(fail(status))), "POST", json_body={})
+    assert error.may_have_applied is unknown
+
+
+async def test_a_put_whose_earlier_answer_was_lost_says_so_whatever_the_last_answer() -> None:
+    script = Script(httpx.ReadTimeout("timed out"), fail(404, message="no such record"))
+    error = await raises(make_client(script), "PUT", json_body={})
+    assert len(script.calls) == 2 and error.code is ErrorCode.NOT_FOUND
+    assert error.may_have_applied and "earlier attempt" in error.message
+
+
+async def test_a_retried_status_the_mapper_calls_a_refusal_is_not_retried() -> None:
+    def refusing(failure: ErrorResponse) -> TablesError:
+        return TablesError(ErrorCode.INVALID_ARGUMENT, "Incorrect integer value for column 'fqty'")
+
+    script = Script(fail(500), ok())
+    client = HttpClient(
+        HttpSettings(base_url="http://fake.test", retry=replace(FAST_RETRY, retry_statuses=frozenset({500}))),
+        refusing,
+        transport=httpx.MockTransport(script),
+    )
+    error = await raises(client, "PUT", json_body={})
+    assert len(script.calls) == 1 and error.code is ErrorCode.INVALID_ARGUMENT
+
+
+async def test_an_attempt_past_its_timeout_is_abandoned() -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(5)
+        return ok()
+
+    class SlowTransport(httpx.AsyncBaseTransport):
+        calls = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            SlowTransport.calls += 1
+            return await slow(request)
+
+    client = HttpClient(
+        HttpSettings(base_url="http://fake.test", retry=replace(FAST_RETRY, attempt_timeout=0.05)),
+        mapper,
+        transport=SlowTransport(),
+    )
+    with anyio.fail_after(4):
+        error = await raises(client, "POST", json_body={})
+    assert SlowTransport.calls == 1 and error.may_have_applied and "0.05 s" in error.message
 
 
 async def test_get_read_timeout_and_dropped_connection_are_retried() -> None:
@@ -187,6 +239,13 @@ async def test_non_json_success_body_is_a_backend_error() -> None:
     script = Script(httpx.Response(200, text="<html>login</html>"))
     error = await raises(make_client(script))
     assert error.code is ErrorCode.BACKEND_ERROR and "not JSON" in error.message
+    assert len(script.calls) == FAST_RETRY.attempts, "a spoilt answer to a read is asked again"
+
+
+async def test_a_spoilt_answer_to_a_post_says_it_was_probably_applied() -> None:
+    script = Script(httpx.Response(201, text='{"records": [{"id'))
+    error = await raises(make_client(script), "POST", json_body={})
+    assert len(script.calls) == 1 and error.may_have_applied and "probably applied" in error.message
 
 
 async def test_empty_success_body_is_none() -> None:
