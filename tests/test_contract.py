@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tables_mcp.backends.base import RecordDeleter, TableEditor
+from tables_mcp.backends.base import RecordAggregator, RecordDeleter, TableEditor
 from tables_mcp.model import ALL_OPERATORS, ColumnType
 from tables_mcp.tools import ToolOptions
 
@@ -70,7 +70,7 @@ async def test_tool_catalogue_follows_the_capabilities(subject: Subject) -> None
     tools = await subject.agent.tools()
     caps = subject.capabilities
     # The generic tools are always there; auto mode adds the typed createRecords_<table> on top.
-    common = {"listTables", "describeTable", "getRecord", "listRecords", "createRecords"}
+    common = {"listTables", "describeTable", "getRecord", "listRecords", "aggregateRecords", "createRecords"}
     common |= {"deleteRecords"} if caps.delete else set()
     common |= {"patchRecord"} if caps.patch else set()
     table_tools = {"createTable", "addColumns"} if caps.create_table else set()
@@ -78,7 +78,8 @@ async def test_tool_catalogue_follows_the_capabilities(subject: Subject) -> None
     # An optional ability is declared and implemented together: no method that only raises "unsupported".
     assert isinstance(subject.backend.inner, TableEditor) is caps.create_table
     assert isinstance(subject.backend.inner, RecordDeleter) is caps.delete
-    for name in ("listTables", "describeTable", "getRecord", "listRecords"):
+    assert isinstance(subject.backend.inner, RecordAggregator) is caps.aggregate
+    for name in ("listTables", "describeTable", "getRecord", "listRecords", "aggregateRecords"):
         assert tools[name].annotations.readOnlyHint is True, name
     if caps.delete:
         assert tools["deleteRecords"].annotations.destructiveHint is True
@@ -605,7 +606,7 @@ async def test_read_only_sessions_offer_no_writes(subject: Subject) -> None:
     subject.forget_calls()
     async with subject.open_agent(ToolOptions(read_only=True)) as reader:
         tools = await reader.tools()
-        assert set(tools) == {"listTables", "describeTable", "getRecord", "listRecords"}
+        assert set(tools) == {"listTables", "describeTable", "getRecord", "listRecords", "aggregateRecords"}
         assert all(tool.annotations.readOnlyHint for tool in tools.values())
         for write in ("createRecords_Tasks", "createRecords", "patchRecord", "deleteRecords"):
             assert f"Unknown tool: '{write}'" in await reader.unknown_tool(write, {"records": [{"Title": "x"}]})

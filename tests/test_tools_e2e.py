@@ -30,6 +30,7 @@ GENERIC_TOOLS = {
     "describeTable",
     "listRecords",
     "getRecord",
+    "aggregateRecords",
     "createRecords",
     "patchRecord",
     "deleteRecords",
@@ -287,7 +288,13 @@ async def test_read_only_and_allow_list(backend: SqliteStore) -> None:
         assert [t["name"] for t in (await agent.ok("listTables"))["tables"]] == ["Open"]
         error = await agent.error("getRecord", {"table": "Secret", "recordId": "1"})
         assert error["code"] == "not_found"
-        assert GENERIC_TOOLS & set(tools) == {"listTables", "describeTable", "listRecords", "getRecord"}
+        assert GENERIC_TOOLS & set(tools) == {
+            "listTables",
+            "describeTable",
+            "listRecords",
+            "getRecord",
+            "aggregateRecords",
+        }
         assert "Unknown tool: 'deleteRecords'" in await agent.unknown_tool("deleteRecords", {"table": "Open"})
 
 

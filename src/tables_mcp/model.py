@@ -253,6 +253,7 @@ class Capabilities:
     """What a backend can do; tools and descriptions follow it."""
 
     create_table: bool = False
+    aggregate: bool = False  # aggregates where the records are kept (RecordAggregator); else tables-mcp scans
     delete: bool = True
     patch: bool = True
     versions: bool = False  # records carry "version"; patches may name the version they expect

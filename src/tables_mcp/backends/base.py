@@ -6,7 +6,7 @@ its platform's failures to `TablesError` and never lets another exception type e
 Abilities only some platforms have are separate protocols, declared in the backend's `Capabilities`:
 a backend without one has no such method at all (rather than one that raises), and the tools that
 need it are not registered. `table_editor`, `record_deleter` and `versioned_patcher` hand a tool the ability,
-or refuse.
+or refuse; `record_aggregator` hands over the backend's own aggregation, or tables-mcp's bounded scan instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from ..aggregate import AggregateQuery, AggregateResult, ScanAggregator
 from ..errors import FieldError, invalid_argument, unsupported
 from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
 from .kit.settings import PlatformSettings
@@ -96,6 +97,13 @@ class VersionedPatcher(Protocol):
         ...
 
 
+@runtime_checkable
+class RecordAggregator(Protocol):
+    """Aggregates records where they are kept (SQL GROUP BY); declared by `Capabilities.aggregate`."""
+
+    async def aggregate_records(self, table: Table, query: AggregateQuery) -> AggregateResult: ...
+
+
 def table_editor(backend: Backend) -> TableEditor:
     if backend.capabilities.create_table and isinstance(backend, TableEditor):
         return backend
@@ -117,6 +125,13 @@ def versioned_patcher(backend: Backend) -> VersionedPatcher:
         [FieldError("expectedVersion", "not supported by this backend")],
         hint="Patch without expectedVersion (the change then wins over any other), or re-read the record first.",
     )
+
+
+def record_aggregator(backend: Backend) -> RecordAggregator:
+    """The backend's own aggregation, or tables-mcp's: a bounded scan through the backend's list_records."""
+    if backend.capabilities.aggregate and isinstance(backend, RecordAggregator):
+        return backend
+    return ScanAggregator(backend)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,18 @@ class GetArgs(TableArgs):
 
 
 @dataclass(frozen=True)
+class AggregateArgs(TableArgs):
+    filter: Any  # checked for meaning against the table by `query`, as listRecords' filter
+    group_by: list[str] | None
+    metrics: list[dict[str, Any]] | None
+    limit: int | None
+
+    @classmethod
+    def from_call(cls, raw: dict[str, Any], table: str) -> AggregateArgs:
+        return cls(table, raw.get("filter"), raw.get("groupBy"), raw.get("metrics"), raw.get("limit"))
+
+
+@dataclass(frozen=True)
 class CreateArgs(TableArgs):
     records: list[dict[str, Any]]
 

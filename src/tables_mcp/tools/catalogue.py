@@ -20,6 +20,7 @@ from ..names import table_slugs
 from . import specs
 from .arguments import (
     AddColumnsArgs,
+    AggregateArgs,
     CreateArgs,
     CreateTableArgs,
     DeleteArgs,
@@ -129,6 +130,7 @@ class Catalogue:
             specs.describe_table_tool(_generic(TableArgs.from_call, run.describe_table)),
             specs.list_records_tool(caps, _generic(ListArgs.from_call, run.list_records)),
             specs.get_record_tool(_generic(GetArgs.from_call, run.get_record)),
+            specs.aggregate_records_tool(caps, _generic(AggregateArgs.from_call, run.aggregate_records)),
             specs.create_records_tool(caps, _generic(CreateArgs.from_call, run.create_records)),
         ]
         if caps.patch:

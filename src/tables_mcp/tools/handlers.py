@@ -12,13 +12,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import record_deleter, table_editor, versioned_patcher
+from ..aggregate import build_aggregate_query
+from ..backends.base import record_aggregator, record_deleter, table_editor, versioned_patcher
 from ..errors import ErrorCode, TablesError
 from ..model import Record, Table, WriteProgress
 from ..query import build_list_query
 from ..schema import operators_for
 from .arguments import (
     AddColumnsArgs,
+    AggregateArgs,
     CreateArgs,
     CreateTableArgs,
     DeleteArgs,
@@ -94,6 +96,13 @@ class Handlers:
     async def get_record(self, args: GetArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)
         return {"record": await self.directory.backend.get_record(table, args.record_id)}
+
+    async def aggregate_records(self, args: AggregateArgs, hooks: CallHooks) -> Payload:
+        table = await self._table(args.table)
+        backend = self.directory.backend
+        query = build_aggregate_query(table, backend.capabilities, args.filter, args.group_by, args.metrics, args.limit)
+        result = await record_aggregator(backend).aggregate_records(table, query)
+        return result.payload()
 
     async def create_records(self, args: CreateArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)

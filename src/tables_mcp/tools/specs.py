@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..aggregate import DEFAULT_GROUP_LIMIT, MAX_GROUP_BY, MAX_GROUP_LIMIT, MAX_METRICS, MAX_SCANNED_RECORDS, METRIC_OPS
 from ..model import Capabilities, ProgressSink, Table
-from ..schema import RECORD_ID_SCHEMA, Schema, list_arguments_schema, list_schema
+from ..schema import RECORD_ID_SCHEMA, Schema, list_arguments_schema, list_schema, structural_filter_schema
 from ..validation import ArgumentValidator
 
 ToolMode = Literal["auto", "generic", "per-table"]
@@ -27,6 +28,7 @@ GENERIC_TOOLS = frozenset(
         "describeTable",
         "listRecords",
         "getRecord",
+        "aggregateRecords",
         "createRecords",
         "patchRecord",
         "deleteRecords",
@@ -192,6 +194,45 @@ def list_records_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
         READ,
         bind,
         returns_data=True,
+    )
+
+
+def aggregate_records_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
+    computed = "Done by the database." if caps.aggregate else f"Scans up to {MAX_SCANNED_RECORDS:,} records."
+    metric = {
+        "type": "object",
+        "properties": {"op": {"enum": list(METRIC_OPS)}, "field": {"type": "string"}},
+        "required": ["op"],
+        "additionalProperties": False,
+    }
+    group_by: Schema = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_GROUP_BY}
+    props: Schema = {
+        "table": TABLE_ARG,
+        "filter": structural_filter_schema(),
+        "groupBy": {**group_by, "uniqueItems": True},
+        "metrics": {"type": "array", "items": metric, "minItems": 1, "maxItems": MAX_METRICS},
+        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_GROUP_LIMIT},
+    }
+    # Advertised leaner: the filter is listRecords', and the description says the rest.
+    lean_metric = {"properties": metric["properties"]}
+    advertised: Schema = {
+        **props,
+        "filter": {"type": "object"},
+        "groupBy": group_by,
+        "metrics": {"type": "array", "items": lean_metric},
+        "limit": {"type": "integer", "maximum": MAX_GROUP_LIMIT},
+    }
+    return _generic(
+        "aggregateRecords",
+        "Aggregates per groupBy key (none: one group, key {}); filter as in listRecords; metrics default "
+        f"count, named count or op(field). Sorted by key, empty last; truncated past limit {DEFAULT_GROUP_LIMIT}. "
+        + computed,
+        props,
+        ["table"],
+        READ,
+        bind,
+        returns_data=True,
+        advertised=advertised,
     )
 
 

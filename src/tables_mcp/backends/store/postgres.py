@@ -26,8 +26,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ...aggregate import AggregateQuery, AggregateResult
 from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
 from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from .grouping import AggregatePlan
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
@@ -450,6 +452,13 @@ class PostgresStore:
                 index, value, _ = values[ordinal - 1]
                 problems.append(taken_problem(column, value, index, holder, in_batch))
         raise_unique_problems(problems)
+
+    async def aggregate_records(self, table: Table, query: AggregateQuery) -> AggregateResult:
+        plan = AggregatePlan(POSTGRES, table, await self._sql(table), query)
+        async with self._connect() as conn:
+            cursor = await conn.execute(plan.sql, plan.params)
+            rows = await cursor.fetchall()
+        return plan.result(rows)
 
     async def _check_references(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], in_batch: bool = True

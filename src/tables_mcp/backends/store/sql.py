@@ -76,6 +76,7 @@ def table_sql_name(table_id: str) -> str:
 CAPABILITIES = Capabilities(
     create_table=True,
     versions=True,
+    aggregate=True,
     atomic_create=True,
     max_create_batch=1000,
     max_page_size=500,

@@ -22,8 +22,10 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from ...aggregate import AggregateQuery, AggregateResult
 from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
 from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from .grouping import EXACT_SUM_FUNCTION, AggregatePlan, ExactSum
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
@@ -98,6 +100,7 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(SCHEMA_SQL)
             _migrate(conn)
+            conn.create_aggregate(EXACT_SUM_FUNCTION, 1, ExactSum)
         except sqlite3.Error as exc:
             raise TablesError(ErrorCode.UNAVAILABLE, f"Cannot open the embedded store at {self.path}: {exc}") from exc
         self._conn = conn
@@ -364,6 +367,13 @@ class SqliteStore:
                 if holder is not None:
                     problems.append(taken_problem(column, value, index, holder[0], in_batch))
         raise_unique_problems(problems)
+
+    async def aggregate_records(self, table: Table, query: AggregateQuery) -> AggregateResult:
+        return await self._run(self._aggregate_sync, table, query)
+
+    def _aggregate_sync(self, table: Table, query: AggregateQuery) -> AggregateResult:
+        plan = AggregatePlan(SQLITE, table, self._sql(table), query)
+        return plan.result(self.conn.execute(plan.sql, plan.params).fetchall())
 
     def _check_references(self, table: Table, rows: list[dict[str, Any]], in_batch: bool = True) -> None:
         problems = []
