@@ -14,7 +14,8 @@ import pytest
 
 from tables_mcp.aggregate import AggregateResult, ScanAggregator, build_aggregate_query
 from tables_mcp.backends.base import Backend, RecordAggregator, record_aggregator
-from tables_mcp.model import Capabilities
+from tables_mcp.errors import ErrorCode, TablesError
+from tables_mcp.model import Capabilities, Column, ColumnType, ListQuery, Page, Table
 from tables_mcp.tools import ToolOptions
 
 from .conftest import Agent, open_agent
@@ -123,3 +124,69 @@ async def test_read_only_and_allow_lists_keep_it(tasks: Agent, backend: Backend)
         assert (await agent.ok("aggregateRecords", {"table": "Tasks"}))["groups"] == [
             {"key": {}, "values": {"count": 0}}
         ]
+
+
+class ListingOnly:
+    """A backend that only lists: pages of two records, a total where asked, every query kept."""
+
+    name = "listing-only"
+    capabilities = Capabilities(max_page_size=2)
+
+    def __init__(self, records: list[dict[str, Any]], total: bool) -> None:
+        self.records, self.total = records, total
+        self.queries: list[ListQuery] = []
+
+    async def list_records(self, table: Table, query: ListQuery) -> Page:
+        self.queries.append(query)
+        start = int(query.cursor or 0)
+        end = start + query.limit
+        following = str(end) if end < len(self.records) else None
+        return Page(self.records[start:end], following, len(self.records) if self.total else None)
+
+
+SCAN_TABLE = Table(
+    id="t1",
+    name="Deals",
+    columns=(
+        Column(name="Stage", type=ColumnType.SELECT, native_type="x", options=("a", "b")),
+        Column(name="Amount", type=ColumnType.NUMBER, native_type="x"),
+        Column(name="Memo", type=ColumnType.LONGTEXT, native_type="x"),
+    ),
+)
+
+
+def deals(*amounts: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": str(i), "fields": {"Stage": "a", "Amount": amount, "Memo": "long"}} for i, amount in enumerate(amounts)
+    ]
+
+
+async def test_the_scan_reads_only_the_columns_it_needs_and_stops_at_its_bound() -> None:
+    caps = ListingOnly([], False).capabilities
+    query = build_aggregate_query(SCAN_TABLE, caps, None, ["Stage"], [{"op": "sum", "field": "Amount"}], None)
+    lister = ListingOnly(deals(1, 2, 3), total=False)
+    result = await ScanAggregator(lister).aggregate_records(SCAN_TABLE, query)
+    assert result.payload()["groups"] == [{"key": {"Stage": "a"}, "values": {"sum(Amount)": 6}}]
+    assert [(q.fields, q.limit, q.cursor) for q in lister.queries] == [
+        (("Stage", "Amount"), 2, None),
+        (("Stage", "Amount"), 2, "2"),
+    ]
+    with pytest.raises(TablesError, match="More than 2 records of 'Deals' match"):  # found while scanning
+        await ScanAggregator(ListingOnly(deals(1, 2, 3), total=False), max_records=2).aggregate_records(
+            SCAN_TABLE, query
+        )
+    bounded = ListingOnly(deals(1, 2, 3), total=True)
+    with pytest.raises(TablesError, match="3 records of 'Deals' match"):  # known from the first page's total
+        await ScanAggregator(bounded, max_records=2).aggregate_records(SCAN_TABLE, query)
+    assert len(bounded.queries) == 1
+
+    # Counting alone takes the platform's total, whatever the bound.
+    counting = ListingOnly(deals(*range(7)), total=True)
+    only_count = build_aggregate_query(SCAN_TABLE, caps, None, None, None, None)
+    counted = await ScanAggregator(counting, max_records=2).aggregate_records(SCAN_TABLE, only_count)
+    assert counted.payload() == {"groups": [{"key": {}, "values": {"count": 7}}], "truncated": False, "groupCount": 1}
+    assert [q.fields for q in counting.queries] == [()]
+
+    with pytest.raises(TablesError) as odd:  # a platform value that is no number is the backend's fault
+        await ScanAggregator(ListingOnly(deals(1, "n/a"), total=False)).aggregate_records(SCAN_TABLE, query)
+    assert odd.value.code is ErrorCode.BACKEND_ERROR and "'Amount'" in odd.value.message

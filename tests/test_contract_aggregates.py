@@ -178,4 +178,4 @@ async def test_the_description_says_how_it_is_computed_and_the_scan_is_bounded(s
         await ScanAggregator(subject.backend, max_records=3).aggregate_records(table, query)
     error = refused.value.to_payload()["error"]
     assert error["code"] == "invalid_argument" and error["fieldErrors"][0]["field"] == "filter"
-    assert "at most 3 " in error["message"] and "Narrow the filter" in error["hint"]
+    assert "at most 3;" in error["message"] and "Narrow the filter" in error["hint"]

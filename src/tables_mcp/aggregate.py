@@ -407,8 +407,8 @@ class ScanAggregator:
         limit = f"{self.max_records:,}"
         matching = f"{total:,} records" if total is not None else f"more than {limit} records"
         return invalid_argument(
-            f"{matching[0].upper()}{matching[1:]} of '{table.name}' match; on {self.backend.name} tables-mcp "
-            f"aggregates at most {limit} records (read through listRecords); nothing was computed.",
+            f"{matching[0].upper()}{matching[1:]} of '{table.name}' match. The {self.backend.name} backend does not "
+            f"aggregate, so tables-mcp reads the records itself, at most {limit}; nothing was computed.",
             [FieldError("filter", f"matches {matching}; at most {limit} can be aggregated here")],
             hint="Narrow the filter (a date range, a status ...) and aggregate each part, then add the parts up.",
         )
