@@ -62,7 +62,7 @@ def check_line(line: bytes) -> tuple[SessionMessage | None, bytes | None]:
     if not line.strip():
         return None, None
     try:
-        parsed = json.loads(line.decode("utf-8"))
+        parsed = _parse(line)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         message = f"Parse error: {type(exc).__name__}; send one JSON object per line."
         return None, _error(_leading_id(line), PARSE_ERROR, message)
@@ -87,6 +87,15 @@ def check_line(line: bytes) -> tuple[SessionMessage | None, bytes | None]:
         return SessionMessage(types.JSONRPCMessage.model_validate(parsed)), None
     except ValueError:
         return None, _error(request_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message.")
+
+
+def _parse(line: bytes) -> Any:
+    """pydantic_core's parser first (faster on a large request); what it refuses goes to `json`, whose verdict
+    and error stand: it takes a lone surrogate escape (answered -32602 below), the faster one does not."""
+    try:
+        return pydantic_core.from_json(line)
+    except ValueError:
+        return json.loads(line.decode("utf-8"))
 
 
 # Strict UTF-8 decoding refuses encoded surrogates, so a decoded line can hold one only through a `\\uD800`-`\\uDFFF`
