@@ -95,6 +95,26 @@ def test_tools_call_and_demo_commands(tmp_path: Path) -> None:
     assert not (tmp_path / "unused.db").exists(), "the demo runs on a throw-away store"
 
 
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`tables-mcp call listRecords ... | head -1`: no traceback when the reader goes away."""
+    db = tmp_path / "pipe.db"
+    run_cli(db, "call", "createTable", json.dumps({"name": "Notes", "columns": [{"name": "Text", "type": "TEXT"}]}))
+    rows = [{"Text": "x" * 80}] * 1000  # listed back, far more than a pipe buffer holds
+    assert run_cli(db, "call", "createRecords_Notes", json.dumps({"records": rows})).returncode == 0
+    with subprocess.Popen(
+        [*command(), "call", "listRecords", '{"table": "Notes", "limit": 500}'],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_for(db),
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline() == b"{\n"
+        reader.stdout.close()  # what `head -1` does after its line
+        stderr = reader.stderr.read().decode()
+        assert reader.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and stderr == ""
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [

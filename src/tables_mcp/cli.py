@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # `tables-mcp tools | head`: the reader left. Exit as a piped command does, without a traceback; stdout
+        # goes to /dev/null so that the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     raise SystemExit(code)
 
 
