@@ -8,10 +8,13 @@ SQLite file and on one PostgreSQL schema, released together by a barrier.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from tables_mcp.errors import ErrorCode, FieldError, TablesError
+from tables_mcp.http import HttpClient, HttpSettings
 from tables_mcp.model import ColumnType
 from tables_mcp.schema import (
     MAX_FIELDS,
@@ -21,8 +24,9 @@ from tables_mcp.schema import (
     MAX_FILTER_VALUES,
     MAX_SORT_KEYS,
 )
+from tables_mcp.tools import ToolOptions
 
-from .conftest import Agent
+from .conftest import Agent, open_agent
 from .contract_backends import Subject, assert_nothing_sent, check_error, cond, ours, problems, target_fixtures
 from .contract_backends import contract_target as contract_target
 from .contract_backends import subject as subject
@@ -244,3 +248,48 @@ async def test_a_valid_astral_character_is_not_mistaken_for_a_surrogate(tasks: A
     await tasks.ok("createRecords_Tasks", {"records": [{"Title": title, "Status": "Todo"}]})
     listed = await tasks.ok("listRecords", {"table": "Tasks", "filter": cond("Title", "contains", "\U0001f600")})
     assert [ours(r)["Title"] for r in listed["records"]] == [title]
+
+
+# -- 4. a platform that names the credential as a field -------------------------------------------------------
+
+
+async def test_a_platform_error_naming_the_credential_as_a_field_never_shows_it(kintone_target: Any) -> None:
+    kintone_target.fresh()
+    [(_, token)] = kintone_target.apps
+    backend = kintone_target.backend()
+    await backend.open()
+    try:
+        async for agent in open_agent(backend, ToolOptions()):
+            [record] = (await agent.ok("createRecords_Tasks", {"records": [{"Title": "before"}]}))["records"]
+            kintone_target.state.echo_credential_as_field = True
+            calls = [
+                ("createRecords_Tasks", {"records": [{"Title": "x"}]}),
+                ("createRecords", {"table": "Tasks", "records": [{"Title": "x"}, {"Title": "y"}]}),
+                ("patchRecord", {"table": "Tasks", "recordId": record["id"], "fields": {"Title": "z"}}),
+            ]
+            for tool, args in calls:
+                result = await agent.call(tool, args)
+                assert result.isError
+                shown = json.dumps(result.structuredContent, ensure_ascii=False) + result.content[0].text  # type: ignore[union-attr]
+                assert token not in shown, shown
+                assert "***" in shown, "the field error is still reported, with the credential redacted"
+    finally:
+        await backend.aclose()
+
+
+def test_redaction_covers_every_text_an_error_carries() -> None:
+    secret = "s3cr3t-token-value"
+    error = TablesError(
+        ErrorCode.INVALID_ARGUMENT,
+        f"bad {secret}",
+        [FieldError(f"records[0].{secret}", f"no {secret}", record=0, allowed=[secret, {"k": secret}, 3])],
+        backend_code=secret,
+        hint=f"use {secret}",
+        written=[],
+        failed=[{"index": 0, "error": {"message": secret, "fieldErrors": [{"field": secret}]}}],
+    )
+    client = HttpClient(HttpSettings("http://127.0.0.1:9"), lambda failure: error, secrets=[secret])
+    redacted = client.redact_error(error)
+    assert secret not in json.dumps(redacted.to_payload()) + redacted.to_text()
+    assert redacted.field_errors[0].allowed == ["***", {"k": "***"}, 3]
+    assert redacted.field_errors[0].record == 0

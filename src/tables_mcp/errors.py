@@ -2,14 +2,16 @@
 
 Every layer raises `TablesError`; adapters translate their platform's failures into it at one
 choke point each. `to_payload` is the only place that decides what an agent sees: a message it
-can act on plus the same facts as structured content. Secrets never reach this module's output
-because adapters never put them into errors (the http layer redacts before raising).
+can act on plus the same facts as structured content. Secrets never reach this module's output:
+the http layer redacts every error before raising it, through `TablesError.redacted`, which covers
+every text an error carries (a platform may name the credential as a field key or an allowed value).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import KW_ONLY, dataclass, field
+from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -85,6 +87,11 @@ class FieldError:
             out["allowed"] = self.allowed
         return out
 
+    def redacted(self, redact: Callable[[str], str]) -> FieldError:
+        return replace(
+            self, field=redact(self.field), message=redact(self.message), allowed=redact_texts(self.allowed, redact)
+        )
+
     def describe(self) -> str:
         where = f"records[{self.record}]." if self.record is not None else ""
         text = f"{where}{self.field}: {self.message}"
@@ -129,6 +136,18 @@ class TablesError(Exception):
     def retryable(self) -> bool:
         return self.code in RETRYABLE_CODES and not self.may_have_applied
 
+    def redacted(self, redact: Callable[[str], str]) -> TablesError:
+        """The same error with `redact` applied to every text it carries: message, hint, backend code, each
+        field error's field, message and allowed values, and the per-record failures of a batch."""
+        return replace(
+            self,
+            message=redact(self.message),
+            hint=redact(self.hint) if self.hint else self.hint,
+            backend_code=redact(self.backend_code) if self.backend_code else self.backend_code,
+            field_errors=[fe.redacted(redact) for fe in self.field_errors],
+            failed=redact_texts(self.failed, redact),
+        )
+
     def to_payload(self) -> dict[str, Any]:
         """The structured content of the failed tool call."""
         error: dict[str, Any] = {"code": self.code.value, "message": self.message, "retryable": self.retryable}
@@ -170,6 +189,17 @@ class TablesError(Exception):
         if self.hint:
             return self.hint
         return MAY_HAVE_APPLIED_HINT if self.may_have_applied else DEFAULT_HINTS[self.code]
+
+
+def redact_texts(value: Any, redact: Callable[[str], str]) -> Any:
+    """`value` with `redact` applied to every string in it, keys of objects included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return type(value)(redact_texts(item, redact) for item in value)
+    if isinstance(value, dict):
+        return {redact_texts(key, redact): redact_texts(item, redact) for key, item in value.items()}
+    return value
 
 
 def invalid_argument(

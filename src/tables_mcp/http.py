@@ -50,7 +50,7 @@ import anyio
 import httpx
 import stamina
 
-from .errors import RETRYABLE_CODES, ErrorCode, FieldError, TablesError
+from .errors import RETRYABLE_CODES, ErrorCode, TablesError
 
 log = logging.getLogger("tables_mcp.http")
 
@@ -223,16 +223,8 @@ class HttpClient:
         return text
 
     def redact_error(self, error: TablesError) -> TablesError:
-        """The same error with every secret in its wording replaced by `***`."""
-        return replace(
-            error,
-            message=self.redact(error.message),
-            hint=self.redact(error.hint) if error.hint else error.hint,
-            field_errors=[
-                FieldError(fe.field, self.redact(fe.message), record=fe.record, allowed=fe.allowed)
-                for fe in error.field_errors
-            ],
-        )
+        """The same error with every secret in any of its texts (field names and allowed values too) as `***`."""
+        return error.redacted(self.redact)
 
     # -- requests --------------------------------------------------------------------------------
 

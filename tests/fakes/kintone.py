@@ -394,7 +394,9 @@ class FakeKintone:
     Fault switches: :attr:`latency_s` (seconds added to every request), :meth:`fail_next`,
     :attr:`max_concurrency` (in-flight requests before 429 ``GAIA_TO04``), :attr:`basic_auth`
     (require an ``Authorization: Basic`` layer), :attr:`switchboard` (random seeded faults, shared with the
-    other fakes: ``tests.fakes.serving.Switchboard``). :attr:`requests` logs every request.
+    other fakes: ``tests.fakes.serving.Switchboard``), :attr:`echo_credential_as_field` (every record write
+    fails with a CB_VA01 whose field key and message carry the request's credential, as a hostile or
+    broken platform might). :attr:`requests` logs every request.
     ``language`` is the users' language setting: "en", "ja", or "auto" (``Accept-Language``,
     Japanese when absent, as kintone does).
     """
@@ -435,6 +437,7 @@ class FakeKintone:
             self.max_concurrency = max_concurrency
             self.latency_s = 0.0
             self.basic_auth: tuple[str, str] | None = None
+            self.echo_credential_as_field = False
             self.clock = clock or (lambda: datetime.now(UTC))
             self._faults: deque[_Fault] = deque()
             self.switchboard.disarm()
@@ -2257,6 +2260,8 @@ async def _admitted(state: FakeKintone, request: Request, body: bytes, lang: Lan
 def _answer(state: FakeKintone, request: Request, body: bytes, lang: Lang) -> Response:
     if not _basic_auth_ok(state, request.headers):
         return Response("401 Authorization Required", 401, {"WWW-Authenticate": 'Basic realm="kintone"'}, "text/html")
+    if state.echo_credential_as_field and _is_record_write(request):
+        return _error_response(_credential_echo(request.headers), lang)
     try:
         with state.lock:
             return _json_response(200, _dispatch(state, request, body))
@@ -2279,6 +2284,19 @@ def _voice(lang: Lang) -> Voice:
         return Response(page, status, None, "text/html")
 
     return refusal
+
+
+def _is_record_write(request: Request) -> bool:
+    return request.method in ("POST", "PUT") and request.url.path.endswith(("/records.json", "/record.json"))
+
+
+def _credential_echo(headers: Mapping[str, str]) -> KintoneError:
+    """A CB_VA01 naming the request's credential as a field (the `echo_credential_as_field` switch)."""
+    credential = headers.get("x-cybozu-api-token") or headers.get("x-cybozu-authorization") or ""
+    errors: FieldErrors = {}
+    _add_error(errors, f"records[0].{credential}.value", msg("not_in_options", v=credential))
+    _add_error(errors, credential, msg("invalid_value"))
+    return _invalid(errors)
 
 
 def build_app(state: FakeKintone) -> Starlette:
