@@ -122,7 +122,7 @@ async def test_oversized_bodies_are_refused(tmp_path: Path) -> None:
                 headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
             )
             assert response.status_code == 413
-            assert response.json()["error"]["code"] == "invalid_argument"
+            assert response.json()["error"]["data"] == {"maxBodyBytes": 4096}  # a JSON-RPC error naming the limit
 
 
 async def test_read_only_and_allow_list_hold_over_http(tmp_path: Path) -> None:

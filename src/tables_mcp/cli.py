@@ -169,6 +169,8 @@ async def _serve(catalogue: Catalogue, settings: Settings) -> None:
         auth_token=settings.auth_token.get_secret_value() if settings.auth_token else None,
         stateless=settings.stateless,
         max_body_bytes=settings.max_body_bytes,
+        header_timeout=settings.header_timeout,
+        max_connections=settings.max_connections,
         allowed_hosts=settings.allowed_hosts,
     )
     await serve_http(catalogue, gate, options)

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     )
     request_timeout: float = Field(default=60.0, gt=0, description="seconds a read may take")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest HTTP request body in bytes")
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="HTTP: seconds a client has to send request headers (and longest pause in a body)",
+    )
+    max_connections: int = Field(default=1000, ge=1, description="HTTP: open connections at most; more get a 503")
     audit_log: str | None = Field(
         default=None, description="file for the JSON-lines audit log of writes (default: stderr)"
     )

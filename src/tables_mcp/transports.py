@@ -2,8 +2,9 @@
 
 Built only from the MCP SDK's own transports, its bearer-token middleware and its DNS-rebinding
 protection; this module adds what a shared server needs around them: a static-token verifier with
-constant-time comparison, a request body limit, `/healthz`, and a shutdown that lets calls in
-flight finish while refusing new ones.
+constant-time comparison, `/healthz`, the guard of http_guard in front of each POST endpoint (JSON-RPC
+answers to bodies the SDK cannot take, the body limit, timeouts for slow clients, a connection cap), and
+a shutdown that refuses new calls and waits until every request received has its answer on the way out.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
-import json
 import logging
+import re
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -20,13 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import mcp.types as types
 import uvicorn
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.message import SessionMessage
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,6 +40,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .http_guard import McpPostGuard, PendingAnswers, guarded_h11_protocol
 from .server import CallGate, build_server, initialization_options
 from .tools import Catalogue
 
@@ -52,6 +57,8 @@ class HttpOptions:
     max_body_bytes: int = 10 * 1024 * 1024
     shutdown_grace: float = 10.0
     allowed_hosts: tuple[str, ...] = ()
+    header_timeout: float = 10.0  # to send a request's headers, and longest silence within its body
+    max_connections: int = 1000
 
 
 def is_loopback(host: str) -> bool:
@@ -75,51 +82,6 @@ class StaticTokenVerifier(TokenVerifier):
         return None
 
 
-class BodyLimit:
-    """Refuses request bodies over a size with 413, whether or not Content-Length is sent."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "invalid_argument",
-                    "retryable": False,
-                    "message": f"Request body over {self.max_bytes} bytes; send smaller batches.",
-                }
-            }
-        )
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body.encode()})
-
-
 class _AsgiEndpoint:
     """Starlette's Route calls a plain function as a request handler, `f(request)`; an object is served
     as the ASGI app it is, which is what the MCP endpoints are, with or without the auth middleware."""
@@ -129,10 +91,6 @@ class _AsgiEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class _QuietClosedStreams(logging.Filter):
@@ -153,16 +111,39 @@ def _security(options: HttpOptions) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def build_http_app(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -> Starlette:
+def build_http_app(
+    catalogue: Catalogue, gate: CallGate, options: HttpOptions, pending: PendingAnswers | None = None
+) -> Starlette:
     logging.getLogger("mcp.server.streamable_http").addFilter(_QuietClosedStreams())
     server = build_server(catalogue, gate)
     security = _security(options)
-    manager = StreamableHTTPSessionManager(app=server, stateless=options.stateless, security_settings=security)
-    sse = SseServerTransport("/messages/", security_settings=security)
+    pending = pending or PendingAnswers()
+    # The SDK's own limit (4 MiB by default) is set to ours, which the guard applies first with a JSON-RPC answer.
+    limit = options.max_body_bytes
+    manager = StreamableHTTPSessionManager(
+        app=server, stateless=options.stateless, security_settings=security, max_request_body_size=limit
+    )
+    sse = SseServerTransport("/messages/", security_settings=security, max_request_body_size=limit)
+    sse_sessions: set[_SseSession] = set()
 
     async def sse_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, initialization_options(server))
+        live = _SseSession()
+        sse_sessions.add(live)
+        try:
+            async with sse.connect_sse(scope, receive, live.noting_session_id(send)) as (read_stream, write_stream):
+                live.stream = write_stream
+                async with _counted_answers(read_stream, write_stream, pending) as (counted_read, counted_write):
+                    await server.run(counted_read, counted_write, initialization_options(server))
+        finally:
+            sse_sessions.discard(live)
+
+    async def answer_on_sse_stream(session_id: str, request_id: int | str, error: dict[str, Any]) -> None:
+        stream = next((live.stream for live in sse_sessions if live.session_id == session_id), None)
+        if stream is None:
+            return
+        answer = types.JSONRPCError(jsonrpc="2.0", id=request_id, error=types.ErrorData.model_validate(error))
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await stream.send(SessionMessage(types.JSONRPCMessage(answer)))
 
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         await manager.handle_request(scope, receive, send)
@@ -174,8 +155,16 @@ def build_http_app(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -
             status_code=503 if gate.draining else 200,
         )
 
-    def guard(app: ASGIApp) -> ASGIApp:
-        return RequireAuthMiddleware(app, required_scopes=[]) if options.auth_token else _AsgiEndpoint(app)
+    def guard(app: ASGIApp, on_sse: bool = False) -> ASGIApp:
+        checked = McpPostGuard(
+            app,
+            max_body_bytes=limit,
+            idle_timeout=options.header_timeout,
+            security=security,
+            pending=pending,
+            stream_answer=answer_on_sse_stream if on_sse else None,
+        )
+        return RequireAuthMiddleware(checked, required_scopes=[]) if options.auth_token else _AsgiEndpoint(checked)
 
     routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
     if options.transport == "http":
@@ -183,9 +172,9 @@ def build_http_app(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -
     else:
         routes += [
             Route("/sse", endpoint=guard(sse_endpoint), methods=["GET"]),
-            Mount("/messages/", app=guard(sse.handle_post_message)),
+            Mount("/messages/", app=guard(sse.handle_post_message, on_sse=True)),
         ]
-    middleware = [Middleware(BodyLimit, max_bytes=options.max_body_bytes)]
+    middleware = []
     if options.auth_token:
         middleware += [
             Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(StaticTokenVerifier(options.auth_token))),
@@ -200,6 +189,71 @@ def build_http_app(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
+@dataclass(eq=False)
+class _SseSession:
+    """A legacy SSE session as the guard needs it: its id (which the client quotes in each POST) and the
+    stream to its client, where the answer to a POST the SDK never sees must go."""
+
+    session_id: str | None = None
+    stream: MemoryObjectSendStream[SessionMessage] | None = None
+
+    def noting_session_id(self, send: Send) -> Send:
+        """`send`, reading the session's id from the endpoint event the SDK sends first on the stream."""
+
+        async def noting(message: Message) -> None:
+            if self.session_id is None and message["type"] == "http.response.body":
+                match = re.search(rb"session_id=([0-9a-f]{32})", message.get("body", b""))
+                if match:
+                    self.session_id = match.group(1).decode()
+            await send(message)
+
+        return noting
+
+
+@contextlib.asynccontextmanager
+async def _counted_answers(
+    read_stream: MemoryObjectReceiveStream[SessionMessage | Exception],
+    write_stream: MemoryObjectSendStream[SessionMessage],
+    pending: PendingAnswers,
+) -> AsyncIterator[
+    tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
+]:
+    """A legacy SSE session's streams, counting its requests as pending from arrival until their answer has
+    been handed to the stream (its POSTs are answered 202 at once, so the guard cannot count them)."""
+    to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](0)
+    waiting: set[types.RequestId] = set()
+
+    async def inbound() -> None:
+        async with to_server:
+            async for item in read_stream:
+                if isinstance(item, SessionMessage) and isinstance(item.message.root, types.JSONRPCRequest):
+                    if item.message.root.id not in waiting:
+                        waiting.add(item.message.root.id)
+                        pending.add()
+                await to_server.send(item)
+
+    async def outbound() -> None:
+        async with from_server:
+            async for item in from_server:
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    await write_stream.send(item)  # a client gone: its answers go nowhere, the server goes on
+                root = item.message.root
+                if isinstance(root, types.JSONRPCResponse | types.JSONRPCError) and root.id in waiting:
+                    waiting.discard(root.id)
+                    pending.done()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(inbound)
+            group.start_soon(outbound)
+            yield server_reads, server_writes
+            group.cancel_scope.cancel()
+    finally:
+        for _ in waiting:  # the session is over: those answers can no longer leave
+            pending.done()
+
+
 class _DrainingServer(uvicorn.Server):
     """On SIGTERM/SIGINT: refuse new tool calls at once, let those in flight finish, then stop."""
 
@@ -212,18 +266,20 @@ class _DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-async def _close_streams_after_drain(server: uvicorn.Server, gate: CallGate, grace: float) -> None:
-    """Streamed responses (SSE) would end the moment uvicorn starts shutting down, cutting off the
-    answers of calls in flight; they end only once those calls have answered (or the grace is over)."""
+async def _close_streams_after_answers(server: uvicorn.Server, pending: PendingAnswers, grace: float) -> None:
+    """sse-starlette ends every streamed response (the POST answers of streamable HTTP too) once told to
+    exit; that waits until each request received has its answer on the way out (or the grace is over).
+    Waiting for the calls in the gate was not enough: a request still sending its body, or queued before
+    the gate, or whose answer was still being written, lost its answer (an empty 200)."""
     while not server.should_exit:
         await anyio.sleep(0.1)
-    await gate.drain(grace)
-    await anyio.sleep(0.5)  # let the last answers leave before their streams close
+    await pending.wait_until_answered(grace)
     AppStatus.should_exit = True
 
 
 async def serve_http(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -> None:
-    app = build_http_app(catalogue, gate, options)
+    pending = PendingAnswers()
+    app = build_http_app(catalogue, gate, options, pending)
     config = uvicorn.Config(
         app,
         host=options.host,
@@ -231,6 +287,7 @@ async def serve_http(catalogue: Catalogue, gate: CallGate, options: HttpOptions)
         log_level="warning",
         timeout_graceful_shutdown=int(options.shutdown_grace) + 2,
         lifespan="on",
+        http=guarded_h11_protocol(options.header_timeout, options.max_connections),
     )
     server = _DrainingServer(config, gate)
     AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
@@ -246,6 +303,6 @@ async def serve_http(catalogue: Catalogue, gate: CallGate, options: HttpOptions)
         "/mcp" if options.transport == "http" else "/sse",
     )
     async with anyio.create_task_group() as group:
-        group.start_soon(_close_streams_after_drain, server, gate, options.shutdown_grace)
+        group.start_soon(_close_streams_after_answers, server, pending, options.shutdown_grace)
         await server.serve()
         group.cancel_scope.cancel()
