@@ -51,7 +51,8 @@ async def answer_of(response: httpx.Response) -> Any:
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         messages = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ") and line[6:]]
         return messages[-1] if messages else None
-    return json.loads(body) if response.headers.get("content-type", "").startswith("application/json") else None
+    is_json = response.headers.get("content-type", "").startswith("application/json")
+    return json.loads(body) if body and is_json else None
 
 
 class Client:
