@@ -20,6 +20,8 @@ defaults are the contract's full expectations; see `Subject`'s properties):
 - `timestamps_known` (default True): False where created_at is null;
 - `limits` (default {}): why the platform cannot hold a contract column it leaves out, for skip reasons;
 - `create_fault_status` (default 500): the status `fail_next_write` needs for a create to fail part-way.
+A target whose backend declares `capabilities.upsert` but cannot create tables also has `keyed_backend()`:
+an adapter that sees the "Keyed" table (KEYED_COLUMNS, "Key" a unique TEXT column) besides Tasks.
 
 `fail_next_write(status, after)` lets `after` record-write requests through, then answers the next one
 `status` with the platform's own body for it (the fakes' shared `Switchboard.fail_after`).
@@ -57,6 +59,12 @@ from .conftest import TASK_COLUMNS, Agent, open_agent
 # the embedded store's own tests' business.
 COLUMN_NAMES = [col["name"] for col in TASK_COLUMNS if col["type"] != "SERIAL"]
 STORE_COLUMNS = {col["name"]: col["type"] for col in TASK_COLUMNS if col["type"] != "SERIAL"}
+# A table with a key column for upsertRecords: "Key" holds unique values.
+KEYED_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Key", "type": "TEXT", "unique": True},
+    {"name": "Title", "type": "TEXT", "required": True},
+    {"name": "Estimate", "type": "NUMBER"},
+]
 FAULT_AFTER_ROWS = 100  # the embedded store's injected fault refuses the row after this many
 WRITE_METHODS = frozenset({"create_records", "patch_record", "delete_records", "create_table", "add_columns"})
 # Every registered platform, each with its target; "local" is the embedded store, run on SQLite and PostgreSQL.
@@ -222,6 +230,22 @@ class Subject:
                 f'CREATE TRIGGER contract_fault BEFORE INSERT ON "t_{tasks}" '
                 "FOR EACH ROW EXECUTE FUNCTION contract_fault()"
             )
+
+    @asynccontextmanager
+    async def with_keyed_table(self) -> AsyncIterator[Agent]:
+        """An agent that sees the "Keyed" table (KEYED_COLUMNS), for upserts."""
+        if self.capabilities.create_table:
+            await self.agent.ok("createTable", {"name": "Keyed", "columns": KEYED_COLUMNS})
+            yield self.agent
+            return
+        assert self.target is not None
+        backend = self.target.keyed_backend()  # type: ignore[attr-defined]
+        await backend.open()
+        try:
+            async for agent in open_agent(backend, ToolOptions()):
+                yield agent
+        finally:
+            await backend.aclose()
 
     @asynccontextmanager
     async def with_second_table(self, name: str) -> AsyncIterator[Agent]:

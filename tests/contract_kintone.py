@@ -36,6 +36,14 @@ KINTONE_TASK_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+# The contract's Keyed columns (tests/contract_backends.py KEYED_COLUMNS) as form fields.
+KINTONE_KEYED_FIELDS: dict[str, dict[str, Any]] = {
+    "Key": {"type": "SINGLE_LINE_TEXT", "unique": True},
+    "Title": {"type": "SINGLE_LINE_TEXT", "required": True},
+    "Estimate": {"type": "NUMBER"},
+}
+
+
 def is_record_write(request: LoggedRequest) -> bool:
     """A request that writes records (a GET sent as POST + method override is a read)."""
     if request.method not in ("POST", "PUT", "DELETE"):
@@ -84,6 +92,12 @@ class KintoneTarget:
             app_ids=[str(app) for app, _ in self.apps],
             retry=FAST_RETRY,
         )
+
+    def keyed_backend(self) -> KintoneBackend:
+        """An adapter that also sees the contract's "Keyed" app: "Key" prohibits duplicate values."""
+        app = self.state.add_app("Keyed", KINTONE_KEYED_FIELDS)
+        self.apps.append((app, self.state.add_token(app)))
+        return self.backend()
 
     def clear_log(self) -> None:
         self.state.clear_log()

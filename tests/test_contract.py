@@ -73,6 +73,7 @@ async def test_tool_catalogue_follows_the_capabilities(subject: Subject) -> None
     common = {"listTables", "describeTable", "getRecord", "listRecords", "aggregateRecords", "createRecords"}
     common |= {"deleteRecords"} if caps.delete else set()
     common |= {"patchRecord"} if caps.patch else set()
+    common |= {"upsertRecords"} if caps.upsert else set()
     table_tools = {"createTable", "addColumns"} if caps.create_table else set()
     assert set(tools) == common | {"createRecords_Tasks"} | table_tools
     # An optional ability is declared and implemented together: no method that only raises "unsupported".

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tables_mcp.backends.base import VersionedPatcher
+from tables_mcp.backends.base import RecordUpserter, VersionedPatcher
 
-from .contract_backends import Subject, held, seed, target_fixtures
+from .contract_backends import Subject, assert_nothing_sent, held, seed, target_fixtures
 from .contract_backends import contract_target as contract_target
 from .contract_backends import subject as subject
 
@@ -85,3 +85,54 @@ async def test_a_backend_without_versions_refuses_expected_version_by_name_befor
     assert error["code"] == "invalid_argument" and "expectedVersion" in error["message"]
     assert [fe["field"] for fe in error["fieldErrors"]] == ["expectedVersion"]
     assert subject.backend_writes() == [] and subject.network_writes() == []
+
+
+# -- upserts ----------------------------------------------------------------------------------------------
+
+
+async def test_upserts_are_declared_together_with_the_ability(subject: Subject) -> None:
+    caps = subject.capabilities
+    assert isinstance(subject.backend.inner, RecordUpserter) is caps.upsert
+    tools = await subject.agent.tools()
+    assert ("upsertRecords" in tools) is caps.upsert
+    described = await subject.agent.ok("describeTable", {"table": "Tasks"})
+    assert described["capabilities"]["upsert"] is caps.upsert
+    if caps.upsert:
+        upsert = tools["upsertRecords"]
+        assert upsert.annotations.idempotentHint is True and not upsert.annotations.destructiveHint
+        assert caps.upsert_key_types, "an upsert needs a type its key column may have"
+    else:
+        await subject.agent.unknown_tool("upsertRecords", {"table": "Tasks", "keyField": "Title", "records": [{}]})
+
+
+async def test_an_upsert_run_twice_creates_nothing_the_second_time(subject: Subject) -> None:
+    if not subject.capabilities.upsert:
+        pytest.skip(f"{subject.name} has no upsert (capabilities.upsert is False)")
+    async with subject.with_keyed_table() as agent:
+        described = await agent.ok("describeTable", {"table": "Keyed"})
+        assert {c["name"]: c.get("unique", False) for c in described["table"]["columns"]}["Key"] is True
+        rows = [{"Key": f"k{i}", "Title": f"T{i}", "Estimate": i} for i in range(3)]
+        first = await agent.ok("upsertRecords", {"table": "Keyed", "keyField": "Key", "records": rows})
+        assert [r["fields"]["Key"] for r in first["created"]] == ["k0", "k1", "k2"] and first["updated"] == []
+        changed = [{"Key": "k1", "Estimate": 10}, {"Key": "k3", "Title": "T3"}]
+        second = await agent.ok("upsertRecords", {"table": "Keyed", "keyField": "Key", "records": changed})
+        [updated], [created] = second["updated"], second["created"]
+        assert updated["id"] == first["created"][1]["id"]
+        assert (updated["fields"]["Title"], updated["fields"]["Estimate"]) == ("T1", 10), "columns not sent are kept"
+        assert created["fields"]["Key"] == "k3"
+        third = await agent.ok("upsertRecords", {"table": "Keyed", "keyField": "Key", "records": changed})
+        assert third["created"] == [] and len(third["updated"]) == 2
+        listed = (await agent.ok("listRecords", {"table": "Keyed"}))["records"]
+        assert sorted(r["fields"]["Key"] for r in listed) == ["k0", "k1", "k2", "k3"]
+
+
+async def test_a_key_that_is_not_unique_is_refused_before_any_request(subject: Subject) -> None:
+    if not subject.capabilities.upsert:
+        pytest.skip(f"{subject.name} has no upsert (capabilities.upsert is False)")
+    subject.forget_calls()
+    error = await subject.agent.error(
+        "upsertRecords", {"table": "Tasks", "keyField": "Title", "records": [{"Title": "x"}]}
+    )
+    assert error["code"] == "invalid_argument" and "Title" in error["message"]
+    assert error["fieldErrors"][0]["field"] == "keyField"
+    assert_nothing_sent(subject)

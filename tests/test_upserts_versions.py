@@ -154,6 +154,62 @@ async def test_listed_records_carry_their_version_with_or_without_a_projection(p
     assert [r["version"] for r in listed] == ["1", "1"]
 
 
+# -- upserts ----------------------------------------------------------------------------------------------
+
+
+async def test_upsert_creates_the_missing_patches_the_found_and_twice_creates_nothing(people: Agent) -> None:
+    rows = [{"Email": f"p{i}@x.io", "Name": f"P{i}", "Team": "A"} for i in range(5)]
+    first = await people.ok("upsertRecords", {"table": "People", "keyField": "Email", "records": rows})
+    assert [r["fields"]["Email"] for r in first["created"]] == [row["Email"] for row in rows] and first["updated"] == []
+    again = await people.ok("upsertRecords", {"table": "People", "keyField": "Email", "records": rows})
+    assert again["created"] == [] and [r["id"] for r in again["updated"]] == [r["id"] for r in first["created"]]
+    assert all(r["version"] == "2" for r in again["updated"])
+
+    mixed = [{"Email": "p1@x.io", "Team": "B"}, {"Email": "new@x.io", "Name": "New"}]
+    done = await people.ok("upsertRecords", {"table": "People", "keyField": "Email", "records": mixed})
+    [updated], [created] = done["updated"], done["created"]
+    assert updated["id"] == first["created"][1]["id"]
+    assert updated["fields"] == {"Email": "p1@x.io", "Name": "P1", "Team": "B"}, "columns not sent are kept"
+    assert created["fields"] == {"Email": "new@x.io", "Name": "New"}
+    assert len(await all_records(people)) == 6
+
+
+async def test_upsert_on_a_number_key_and_the_per_record_checks(people: Agent) -> None:
+    await people.ok("upsertRecords", {"table": "People", "keyField": "Code", "records": [{"Code": 7, "Name": "7"}]})
+    done = await people.ok("upsertRecords", {"table": "People", "keyField": "Code", "records": [{"Code": 7.0}]})
+    assert done["created"] == [] and done["updated"][0]["fields"]["Name"] == "7"
+
+    repeated = await people.error(
+        "upsertRecords", {"table": "People", "keyField": "Code", "records": [{"Code": 1, "Name": "a"}, {"Code": 1.0}]}
+    )
+    assert repeated["code"] == "invalid_argument" and repeated["fieldErrors"][0]["record"] == 1
+    keyless = await people.error("upsertRecords", {"table": "People", "keyField": "Email", "records": [{"Name": "x"}]})
+    assert keyless["fieldErrors"][0] == {"field": "Email", "message": "required column is missing", "record": 0}
+    new_without_name = await people.error(
+        "upsertRecords", {"table": "People", "keyField": "Email", "records": [{"Email": "n@x.io"}]}
+    )
+    assert new_without_name["code"] == "invalid_argument" and new_without_name["fieldErrors"][0]["field"] == "Name"
+    clash = await people.error(
+        "upsertRecords",
+        {"table": "People", "keyField": "Email", "records": [{"Email": "c@x.io", "Name": "c", "Code": 7}]},
+    )
+    assert clash["code"] == "conflict" and "Code" in clash["message"], "another unique column still holds"
+    assert len(await all_records(people)) == 1, "nothing was written by the refused calls"
+
+
+async def test_only_a_unique_column_can_be_the_key(people: Agent) -> None:
+    for key in ("Name", "Team", "Nope"):
+        error = await people.error("upsertRecords", {"table": "People", "keyField": key, "records": [{key: "A"}]})
+        assert error["code"] == "invalid_argument" and key in error["message"]
+        assert error["fieldErrors"][0]["field"] == "keyField" and error["fieldErrors"][0]["allowed"] == [
+            "Email",
+            "Code",
+        ]
+    await people.ok("createTable", {"name": "Plain", "columns": [{"name": "A", "type": "TEXT"}]})
+    error = await people.error("upsertRecords", {"table": "Plain", "keyField": "A", "records": [{"A": "x"}]})
+    assert error["fieldErrors"][0]["allowed"] == [] and "addColumns" in error["hint"]
+
+
 # -- a store made by an older tables-mcp ----------------------------------------------------------------
 
 # The layout of a store made before unique columns and record versions (tables-mcp up to issue 14).

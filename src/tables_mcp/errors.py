@@ -120,6 +120,9 @@ class TablesError(Exception):
     # Partial batch outcome: records that were written before the failure, and per-record failures.
     written: list[dict[str, Any]] | None = None
     failed: list[dict[str, Any]] | None = None
+    # Partial upsert outcome: the records created and updated before the failure (then `written` is not used).
+    created: list[dict[str, Any]] | None = None
+    updated: list[dict[str, Any]] | None = None
     # A version conflict: the record as it is now, so that the agent can merge and retry in one step.
     current: dict[str, Any] | None = None
     # The platform may have applied the write whose answer this error replaces (the answer was lost): it must
@@ -161,7 +164,11 @@ class TablesError(Exception):
             error["mayHaveBeenApplied"] = True
         error["hint"] = self._hint()
         payload: dict[str, Any] = {"error": error}
-        if self.written is not None:
+        if self.created is not None:
+            payload["created"] = self.created
+            payload["updated"] = self.updated or []
+            payload["failed"] = self.failed or []
+        elif self.written is not None:
             payload["written"] = self.written
             payload["failed"] = self.failed or []
         if self.current is not None:
@@ -172,9 +179,13 @@ class TablesError(Exception):
         """The message an agent reads: what failed, each field problem, what to do next."""
         lines = [f"Error ({self.code.value}): {self.message}"]
         lines.extend(f"- {fe.describe()}" for fe in self.field_errors)
-        if self.written is not None:
-            ids = [str(rec.get("id")) for rec in self.written]
-            lines.append(f"Written before the failure ({len(ids)}): {', '.join(ids) if ids else 'none'}.")
+        outcome = {"Created": self.created, "Updated": self.updated} if self.created is not None else {}
+        if self.written is not None and not outcome:
+            outcome = {"Written": self.written}
+        for verb, records in outcome.items():
+            ids = [str(rec.get("id")) for rec in records or []]
+            lines.append(f"{verb} before the failure ({len(ids)}): {', '.join(ids) if ids else 'none'}.")
+        if outcome:
             failed_indexes = [str(item.get("index")) for item in self.failed or []]
             lines.append(f"Not written (request indexes): {', '.join(failed_indexes) if failed_indexes else 'none'}.")
         if self.current is not None:

@@ -227,6 +227,14 @@ class Page:
     total_count: int | None = None
 
 
+@dataclass
+class Upserted:
+    """What an upsert did: the records it created and those it updated, each in input order."""
+
+    created: list[Record]
+    updated: list[Record]
+
+
 ProgressSink = Callable[[int, int, str], Awaitable[None]]
 
 
@@ -257,6 +265,8 @@ class Capabilities:
     delete: bool = True
     patch: bool = True
     versions: bool = False  # records carry "version"; patches may name the version they expect
+    upsert: bool = False  # upsertRecords: match records on a unique key column
+    upsert_key_types: frozenset[ColumnType] = frozenset()  # the types a unique column needs to be that key
     atomic_create: bool = True
     max_create_batch: int = 1000
     max_page_size: int = 500

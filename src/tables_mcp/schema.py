@@ -147,6 +147,22 @@ def patch_schema(table: Table) -> Schema:
     }
 
 
+def upsert_schema(table: Table, key: Column, caps: Capabilities) -> Schema:
+    """Arguments of upsertRecords for one table and key column (without `table`, `keyField`): patch rows that
+    each carry a non-empty key value."""
+    row = row_schema(table.columns, for_patch=True)
+    key_value = value_schema(key)
+    if key_value.get("type") == "string":
+        key_value["minLength"] = 1  # "" is no value, and matches nothing
+    row["properties"][key.name] = key_value
+    row["required"] = [key.name]
+    return {
+        "type": "object",
+        "properties": {"records": {"type": "array", "minItems": 1, "maxItems": caps.max_create_batch, "items": row}},
+        "required": ["records"],
+    }
+
+
 def list_schema(table: Table, caps: Capabilities) -> Schema:
     """Arguments of listRecords for one table, with filters typed to its columns."""
     names = [col.name for col in table.columns]

@@ -5,8 +5,9 @@ its platform's failures to `TablesError` and never lets another exception type e
 
 Abilities only some platforms have are separate protocols, declared in the backend's `Capabilities`:
 a backend without one has no such method at all (rather than one that raises), and the tools that
-need it are not registered. `table_editor`, `record_deleter` and `versioned_patcher` hand a tool the ability,
-or refuse; `record_aggregator` hands over the backend's own aggregation, or tables-mcp's bounded scan instead.
+need it are not registered. `table_editor`, `record_deleter`, `versioned_patcher` and `record_upserter` hand a
+tool the ability, or refuse; `record_aggregator` hands over the backend's own aggregation, or tables-mcp's
+bounded scan instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..aggregate import AggregateQuery, AggregateResult, ScanAggregator
 from ..errors import FieldError, invalid_argument, unsupported
-from ..model import Capabilities, ColumnSpec, ListQuery, Page, Record, Table, WriteProgress
+from ..model import Capabilities, Column, ColumnSpec, ListQuery, Page, Record, Table, Upserted, WriteProgress
 from .kit.settings import PlatformSettings
 
 
@@ -104,6 +105,20 @@ class RecordAggregator(Protocol):
     async def aggregate_records(self, table: Table, query: AggregateQuery) -> AggregateResult: ...
 
 
+@runtime_checkable
+class RecordUpserter(Protocol):
+    """Creates or updates records matched on a unique column; declared by `Capabilities.upsert`."""
+
+    async def upsert_records(
+        self, table: Table, key: Column, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> Upserted:
+        """Patch each row into the record whose `key` value it carries, or create it when there is none.
+
+        `key` is a unique column of one of `capabilities.upsert_key_types`; every row holds a non-empty, distinct
+        value of it. Raise TablesError with `created` / `updated` / `failed` set if only some were written."""
+        ...
+
+
 def table_editor(backend: Backend) -> TableEditor:
     if backend.capabilities.create_table and isinstance(backend, TableEditor):
         return backend
@@ -132,6 +147,14 @@ def record_aggregator(backend: Backend) -> RecordAggregator:
     if backend.capabilities.aggregate and isinstance(backend, RecordAggregator):
         return backend
     return ScanAggregator(backend)
+
+
+def record_upserter(backend: Backend) -> RecordUpserter:
+    if backend.capabilities.upsert and isinstance(backend, RecordUpserter):
+        return backend
+    raise unsupported(
+        f"The {backend.name} backend has no upsert (no unique key to match records on); nothing was written."
+    )
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,16 @@ class PatchArgs(TableArgs):
 
 
 @dataclass(frozen=True)
+class UpsertArgs(TableArgs):
+    key_field: str
+    records: list[dict[str, Any]]
+
+    @classmethod
+    def from_call(cls, raw: dict[str, Any], table: str) -> UpsertArgs:
+        return cls(table, raw["keyField"], raw["records"])
+
+
+@dataclass(frozen=True)
 class DeleteArgs(TableArgs):
     record_ids: list[str]
 

@@ -99,12 +99,13 @@ def _audit(
 ) -> None:
     payload = outcome.payload
     if outcome.is_error:
-        written = payload.get("written") or []
+        written = payload.get("written") or [*payload.get("created", []), *payload.get("updated", [])]
         state = payload["error"]["code"] + (" (partly written)" if written else "")
         requested = bound.arguments.audited_ids() if bound is not None else []
         ids = [str(rec.get("id")) for rec in written] + requested
     else:
         records = payload.get("records") or ([payload["record"]] if "record" in payload else [])
+        records = records or [*payload.get("created", []), *payload.get("updated", [])]
         state = "ok"
         ids = [str(rec["id"]) for rec in records] + [str(i) for i in payload.get("deleted", [])]
         if "table" in payload:

@@ -29,6 +29,7 @@ from .arguments import (
     NoArgs,
     PatchArgs,
     TableArgs,
+    UpsertArgs,
 )
 from .calls import ToolOutcome, run_call
 from .directory import TableDirectory
@@ -135,6 +136,8 @@ class Catalogue:
         ]
         if caps.patch:
             tools.append(specs.patch_record_tool(caps, _generic(PatchArgs.from_call, run.patch_record)))
+        if caps.upsert:
+            tools.append(specs.upsert_records_tool(caps, _generic(UpsertArgs.from_call, run.upsert_records)))
         if caps.delete:
             tools.append(specs.delete_records_tool(_generic(DeleteArgs.from_call, run.delete_records)))
         if caps.create_table:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Backend
 from ..errors import ErrorCode, FieldError, TablesError, invalid_argument
-from ..model import Table
-from ..schema import Schema, create_schema, patch_schema
+from ..model import Column, Table
+from ..schema import Schema, create_schema, patch_schema, upsert_schema
 from ..validation import ArgumentValidator
 from .specs import GENERIC_TOOLS, ToolOptions
 
@@ -26,6 +26,7 @@ class TableSchemas:
     patch: ArgumentValidator
     create_schema: Schema
     patch_schema: Schema
+    upserts: dict[str, ArgumentValidator] = field(default_factory=dict)  # by key column
 
 
 @dataclass
@@ -98,3 +99,10 @@ class TableDirectory:
             )
             self._schemas[table.id] = cached
         return cached
+
+    def upsert_validator(self, table: Table, key: Column) -> ArgumentValidator:
+        """upsertRecords' records for the table and key column, built once per reload."""
+        upserts = self.schemas(table).upserts
+        if key.name not in upserts:
+            upserts[key.name] = ArgumentValidator(upsert_schema(table, key, self.backend.capabilities), table)
+        return upserts[key.name]

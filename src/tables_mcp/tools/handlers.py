@@ -8,14 +8,15 @@ next tools/list shows the change.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..aggregate import build_aggregate_query
-from ..backends.base import record_aggregator, record_deleter, table_editor, versioned_patcher
-from ..errors import ErrorCode, TablesError
-from ..model import Record, Table, WriteProgress
+from ..backends.base import record_aggregator, record_deleter, record_upserter, table_editor, versioned_patcher
+from ..errors import ErrorCode, FieldError, TablesError, bounded, invalid_argument
+from ..model import Capabilities, Column, Record, Table, WriteProgress
 from ..query import build_list_query
 from ..schema import operators_for
 from .arguments import (
@@ -29,6 +30,7 @@ from .arguments import (
     NoArgs,
     PatchArgs,
     TableArgs,
+    UpsertArgs,
 )
 from .confirmations import confirm_delete
 from .directory import TableDirectory
@@ -78,7 +80,7 @@ class Handlers:
             "createSchema": schemas.create_schema["properties"]["records"]["items"],
             "patchSchema": schemas.patch_schema["properties"]["fields"],
         }
-        out["capabilities"] = {"versions": caps.versions}
+        out["capabilities"] = {"versions": caps.versions, "upsert": caps.upsert}
         if caps.notes:
             out["notes"] = list(caps.notes)
         return out
@@ -124,6 +126,18 @@ class Handlers:
             return {"record": await patcher.patch_record_at(table, args.record_id, args.fields, args.expected_version)}
         return {"record": await backend.patch_record(table, args.record_id, args.fields)}
 
+    async def upsert_records(self, args: UpsertArgs, hooks: CallHooks) -> Payload:
+        table = await self._table(args.table)
+        backend = self.directory.backend
+        upserter = record_upserter(backend)
+        key = upsert_key(table, args.key_field, backend.capabilities)
+        rows = args.records
+        self.directory.upsert_validator(table, key).check({"records": rows}, f"Invalid records for '{table.name}'")
+        refuse_repeated_keys(key, rows)
+        progress = WriteProgress(total=len(rows), sink=hooks.progress, written_ids=hooks.written_ids)
+        done = await upserter.upsert_records(table, key, rows, progress)
+        return {"created": done.created, "updated": done.updated}
+
     async def delete_records(self, args: DeleteArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)
         if hooks.confirm is not None and self.directory.options.confirm_deletes == "auto":
@@ -140,6 +154,46 @@ class Handlers:
         table = await table_editor(self.directory.backend).add_columns(table, args.columns)
         await self.reload()
         return {"table": _table_shape(table)}
+
+
+def upsert_key(table: Table, name: str, caps: Capabilities) -> Column:
+    """The column upsertRecords matches on: a writable unique column of a type the backend can match on."""
+    keys = [col.name for col in table.columns if col.unique and col.writable and col.type in caps.upsert_key_types]
+    column = table.column(name)
+    if column is not None and column.name in keys:
+        return column
+    if column is None:
+        why = "is not a column"
+    elif not column.unique:
+        why = "is not a unique column"
+    else:
+        why = f"is a {column.type.value} column, which cannot be a key here"
+    types = ", ".join(sorted(kind.value for kind in caps.upsert_key_types))
+    hint = f'Pass a unique column as keyField: one with "unique": true in describeTable, of type {types}.'
+    if not keys:
+        hint += " This table has none" + ("; addColumns can add one with unique: true." if caps.create_table else ".")
+    raise invalid_argument(
+        f"keyField {bounded(name)} {why} of table '{table.name}'; nothing was written.",
+        [FieldError("keyField", f"{bounded(name)} {why}", allowed=keys)],
+        hint=hint,
+    )
+
+
+def refuse_repeated_keys(key: Column, rows: list[dict[str, Any]]) -> None:
+    """Two records with one key value would both claim one record: refused before anything is written."""
+    first: dict[str, int] = {}
+    problems = []
+    for index, row in enumerate(rows):
+        value = row[key.name]
+        same = int(value) if isinstance(value, float) and value.is_integer() else value  # 7 and 7.0 are one key
+        text = json.dumps(same, ensure_ascii=False)
+        if text in first:
+            why = f"{bounded(value)} is also the key of records[{first[text]}]"
+            problems.append(FieldError(key.name, why, record=index))
+        else:
+            first[text] = index
+    if problems:
+        raise invalid_argument("Some records repeat a key value; nothing was written.", problems)
 
 
 def _table_shape(table: Table) -> dict[str, Any]:

@@ -31,6 +31,7 @@ GENERIC_TOOLS = frozenset(
         "aggregateRecords",
         "createRecords",
         "patchRecord",
+        "upsertRecords",
         "deleteRecords",
         "createTable",
         "addColumns",
@@ -264,6 +265,21 @@ def patch_record_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
         bind,
         returns_data=True,
         advertised=checked if caps.versions else properties,
+    )
+
+
+def upsert_records_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
+    records = {"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": caps.max_create_batch}
+    return _generic(
+        "upsertRecords",
+        "Create or update records by keyField, a unique column (describeTable): a record whose key exists is "
+        "patched (unsent columns kept), others are created; a repeat creates nothing. "
+        + atomic_words(caps.atomic_create),
+        {"table": TABLE_ARG, "keyField": {"type": "string"}, "records": records},
+        ["table", "keyField", "records"],
+        PATCH,  # the same call twice leaves the same records
+        bind,
+        returns_data=True,
     )
 
 

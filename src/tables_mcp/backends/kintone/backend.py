@@ -20,13 +20,13 @@ import anyio
 
 from ...errors import ConfigError, ErrorCode, TablesError, not_found, version_conflict
 from ...http import RetryPolicy
-from ...model import Capabilities, ListQuery, Page, Record, Table, WriteProgress
-from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
+from ...model import Capabilities, Column, ColumnType, ListQuery, Page, Record, Table, Upserted, WriteProgress
+from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, partial_upsert_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
 from ..kit.outcomes import changed_then_read, settle_delete
 from ..kit.schema_cache import SchemaCache
 from .api import KintoneApi
-from .codec import decode_record, encode_row, encode_rows, record_from_input
+from .codec import decode_record, encode_row, encode_rows, encode_upserts, record_from_input
 from .errors import no_record, record_context, shape_check
 from .fields import AppForm, plain_text, table_from_form
 from .paging import MAX_OFFSET, MAX_PAGE, Pager
@@ -46,6 +46,8 @@ CAPABILITIES = Capabilities(
     delete=True,
     patch=True,
     versions=True,  # $revision
+    upsert=True,  # PUT records.json with upsert and updateKey
+    upsert_key_types=frozenset({ColumnType.TEXT, ColumnType.NUMBER}),  # unique SINGLE_LINE_TEXT or NUMBER fields
     atomic_create=False,
     max_create_batch=1000,
     max_page_size=MAX_PAGE,
@@ -254,6 +256,44 @@ class KintoneBackend:
             return written
         raise partial_failure(parts, written, len(rows), REQUEST_WORDS)
 
+    async def upsert_records(
+        self, table: Table, key: Column, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> Upserted:
+        """Kintone's own upsert: PUT records.json with `upsert: true`, each item naming its record by `updateKey`,
+        100 per request (all-or-nothing per request); each answer says INSERT or UPDATE per record."""
+        parts = split(encode_upserts(table, key, rows), RECORDS_PER_WRITE)
+        read_back: dict[int, list[Record]] = {}  # by part start
+        read_limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
+
+        async def send(part: Part) -> list[tuple[str, str]]:
+            # A repeat after a lost answer is harmless: it finds the records the first try created, and updates them.
+            body = await self._api.send("PUT", "records", body={"app": table.id, "upsert": True, "records": part.items})
+            with shape_check("records"):
+                return [(str(item["id"]), str(item["operation"])) for item in body["records"]]
+
+        async def reread(part: Part) -> None:
+            ids = replace(part, results=[record_id for record_id, _ in part.results or []])
+            async with read_limiter:
+                read_back[part.start] = await self._written_records(table, rows, ids)
+
+        # As for creates: each written part is read back at once (the answer has ids and revisions only).
+        async with anyio.create_task_group() as reading:
+
+            async def wrote(part: Part) -> None:
+                reading.start_soon(reread, part)
+                if progress is not None:
+                    await progress.wrote([record_id for record_id, _ in part.results or []])
+
+            await run_parts(parts, send, concurrency=self.create_concurrency, on_written=wrote)
+        created: list[Record] = []
+        updated: list[Record] = []
+        for part in parts:
+            for record, (_, operation) in zip(read_back.get(part.start, []), part.results or [], strict=True):
+                (created if operation == "INSERT" else updated).append(record)
+        if failed_parts(parts):
+            raise partial_upsert_failure(parts, created, updated, len(rows), REQUEST_WORDS)
+        return Upserted(created, updated)
+
     async def _written_records(self, table: Table, rows: list[dict[str, Any]], part: Part) -> list[Record]:
         """A written part's records as Kintone now has them (computed fields included), in input order."""
         ids: list[str] = part.results or []
@@ -303,7 +343,8 @@ class KintoneBackend:
         except TablesError as exc:
             if exc.backend_code != "GAIA_CO02":
                 raise
-            raise version_conflict(await self.get_record(table, record_id), expected_version) from None
+            conflict = version_conflict(await self.get_record(table, record_id), expected_version)
+            raise replace(conflict, backend_code=exc.backend_code, status=exc.status) from None
         return await changed_then_read(self.get_record(table, record_id), record_id)
 
     async def delete_records(self, table: Table, record_ids: list[str]) -> list[str]:

@@ -131,6 +131,24 @@ def encode_rows(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     return encoded
 
 
+def encode_upserts(table: Table, key: Column, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as items of an upsert PUT records.json: `updateKey` names the record by its key value, `record`
+    carries the other values (Kintone adds the key itself to a record it creates)."""
+    problems: list[FieldError] = []
+    items = []
+    for index, row in enumerate(rows):
+        others = {name: value for name, value in row.items() if name != key.name}
+        try:
+            record = encode_row(table, others, index)
+        except TablesError as exc:
+            problems += exc.field_errors
+            continue
+        items.append({"updateKey": {"field": key.name, "value": encode_value(key, row[key.name])}, "record": record})
+    if problems:
+        raise invalid_argument("Some records name columns that cannot be written; nothing was written.", problems)
+    return items
+
+
 def encode_row(table: Table, row: Mapping[str, Any], index: int | None) -> dict[str, Any]:
     """Canonical values in Kintone's write shape; refuses anything that is not a writable column.
 

@@ -6,7 +6,8 @@ usually). The runner sends parts a few at a time; a request already sent complet
 is cancelled (its items are then known to be written and are reported), and no new request starts
 after a cancellation or after a failure that would repeat for every other part (outage, auth,
 throttling). `partial_failure` then turns the parts into one `TablesError` carrying exactly which
-items were written and which were not, and why: `errors` renders it for agents.
+items were written and which were not, and why: `errors` renders it for agents (`partial_upsert_failure`
+tells created from updated).
 
 A part whose answer was lost after the platform may have applied it is `uncertain` (its adapter says
 so, or its error carries `may_have_applied`): it is reported as "may have been written", never retried
@@ -141,6 +142,16 @@ _MAY_HAVE_BEEN_WRITTEN = (
     "Records marked mayHaveBeenWritten may be stored although their answer was lost: check with listRecords "
     "before sending them again. The others can be sent again as their errors say."
 )
+
+
+def partial_upsert_failure(
+    parts: list[Part], created: list[dict[str, Any]], updated: list[dict[str, Any]], total: int, request_words: str
+) -> TablesError:
+    """`partial_failure` for an upsert: the records written are told apart as created and updated."""
+    error = partial_failure(parts, [*created, *updated], total, request_words, verb="Upserted")
+    if error.written is None:  # one request, nothing written
+        return error
+    return replace(error, written=None, created=created, updated=updated)
 
 
 def _failed_entries(part: Part, cause: TablesError, rebased: list[FieldError]) -> list[dict[str, Any]]:

@@ -28,8 +28,16 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...aggregate import AggregateQuery, AggregateResult
 from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
-from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from ...model import Column, ColumnSpec, ColumnType, ListQuery, Page, Record, Table, Upserted, WriteProgress
 from .grouping import AggregatePlan
+from .keys import (
+    raise_missing_required,
+    raise_unique_problems,
+    repeated_in_batch,
+    taken_problem,
+    unique_index_sql,
+    unique_values,
+)
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
@@ -47,17 +55,12 @@ from .sql import (
     now_iso,
     parse_version,
     raise_reference_problems,
-    raise_unique_problems,
     read_tables,
     record_key,
     record_not_found,
     reference_problems,
-    repeated_in_batch,
     select_sql,
     table_sql_name,
-    taken_problem,
-    unique_index_sql,
-    unique_values,
     wanted_references,
 )
 
@@ -312,38 +315,94 @@ class PostgresStore:
     async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
         sql_names = await self._sql(table)
         encoded = [encode_row(POSTGRES, table, row, index) for index, row in enumerate(rows)]
+        async with self._connect(transaction=True) as conn:
+            if any(col.type is ColumnType.SERIAL for col in table.columns):
+                await self._lock_table(conn, table)
+            await self._check_references(conn, table, rows)
+            await self._check_unique(conn, table, sql_names, rows)
+            return await self._insert_in(conn, table, sql_names, encoded)
+
+    async def _lock_table(self, conn: Connection, table: Table) -> None:
+        """One writer at a time per table (SERIAL numbers, upserts' look-ups); the lock lasts until commit."""
+        await conn.execute("SELECT 1 FROM _tm_tables WHERE id = %s FOR UPDATE", (table.id,))
+
+    async def _insert_in(
+        self, conn: Connection, table: Table, sql_names: dict[str, str], encoded: list[dict[str, Any]]
+    ) -> list[Record]:
+        """Insert checked, encoded rows in the open transaction (the table locked if it has SERIAL columns)."""
+        if not encoded:
+            return []
         writable = [col for col in table.columns if col.writable]
         serials = [col for col in table.columns if col.type is ColumnType.SERIAL]
         targets = ["created_at", "updated_at"] + [f'"{sql_names[c.name]}"' for c in writable + serials]
         arrays: list[list[Any]] = [[row.get(col.name) for row in encoded] for col in writable]
         casts = [POSTGRES.cast(f"u.a{i}", col.type) for i, col in enumerate(writable + serials)]
         returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
-        async with self._connect(transaction=True) as conn:
-            if serials:
-                # One writer at a time per table takes SERIAL numbers; the lock lasts until commit.
-                await conn.execute("SELECT 1 FROM _tm_tables WHERE id = %s FOR UPDATE", (table.id,))
-                maxima = ", ".join(f'COALESCE(MAX("{sql_names[col.name]}"), 0)' for col in serials)
-                cursor = await conn.execute(f"SELECT {maxima} FROM {table_sql_name(table.id)}")
-                counters = await cursor.fetchone() or ()
-                arrays += [[str(int(count) + n) for n in range(1, len(rows) + 1)] for count in counters]
-            await self._check_references(conn, table, rows)
-            await self._check_unique(conn, table, sql_names, rows)
-            if not arrays:  # no columns at all: still one row per record
-                arrays, casts = [[None] * len(rows)], []
-            aliases = ", ".join(f"a{i}" for i in range(len(arrays)))
-            sources = ", ".join(["%s::text[]"] * len(arrays))
-            stamp = now_iso()
-            cursor = await conn.execute(
-                f"INSERT INTO {table_sql_name(table.id)} ({', '.join(targets)}) "
-                f"SELECT %s, %s{''.join(', ' + cast for cast in casts)} "
-                f"FROM unnest({sources}) WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord "
-                f"RETURNING {returning}",
-                (stamp, stamp, *arrays),
-            )
-            inserted = await cursor.fetchall()
-        records = [decode(row) for row in inserted]
+        if serials:
+            maxima = ", ".join(f'COALESCE(MAX("{sql_names[col.name]}"), 0)' for col in serials)
+            cursor = await conn.execute(f"SELECT {maxima} FROM {table_sql_name(table.id)}")
+            counters = await cursor.fetchone() or ()
+            arrays += [[str(int(count) + n) for n in range(1, len(encoded) + 1)] for count in counters]
+        if not arrays:  # no columns at all: still one row per record
+            arrays, casts = [[None] * len(encoded)], []
+        aliases = ", ".join(f"a{i}" for i in range(len(arrays)))
+        sources = ", ".join(["%s::text[]"] * len(arrays))
+        stamp = now_iso()
+        cursor = await conn.execute(
+            f"INSERT INTO {table_sql_name(table.id)} ({', '.join(targets)}) "
+            f"SELECT %s, %s{''.join(', ' + cast for cast in casts)} "
+            f"FROM unnest({sources}) WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord "
+            f"RETURNING {returning}",
+            (stamp, stamp, *arrays),
+        )
+        records = [decode(row) for row in await cursor.fetchall()]
         records.sort(key=lambda record: int(record["id"]))
         return records
+
+    async def upsert_records(
+        self, table: Table, key: Column, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> Upserted:
+        # One transaction, as for creates: once started it completes, and a cancelled call knows what it wrote.
+        with anyio.CancelScope(shield=True):
+            done = await self._upsert(table, key, rows)
+            if progress is not None:
+                await progress.wrote([record["id"] for record in done.created + done.updated])
+        return done
+
+    async def _upsert(self, table: Table, key: Column, rows: list[dict[str, Any]]) -> Upserted:
+        """Find each key's record, then patch the found ones and insert the others, in one transaction under
+        the table's lock, so that two upserts of one new key never both insert it."""
+        sql_names = await self._sql(table)
+        encoded = [encode_row(POSTGRES, table, row, index) for index, row in enumerate(rows)]
+        kinds = {col.name: col.type for col in table.columns}
+        returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
+        async with self._connect(transaction=True) as conn:
+            await self._lock_table(conn, table)
+            await self._check_references(conn, table, rows)
+            cursor = await conn.execute(
+                "SELECT u.ord, t.id FROM unnest(%s::text[]) WITH ORDINALITY AS u(v, ord) "
+                f'JOIN {table_sql_name(table.id)} AS t ON t."{sql_names[key.name]}" = {POSTGRES.cast("u.v", key.type)}',
+                ([row[key.name] for row in encoded],),
+            )
+            owners = [0] * len(rows)
+            for ordinal, owner in await cursor.fetchall():
+                owners[ordinal - 1] = owner
+            new = [index for index, owner in enumerate(owners) if not owner]
+            raise_missing_required(table, rows, new)
+            await self._check_unique(conn, table, sql_names, rows, owners)
+            stamp = now_iso()
+            updated = []
+            for row, owner in zip(encoded, owners, strict=True):
+                if owner:
+                    assignments = ", ".join(f'"{sql_names[name]}" = {POSTGRES.param(kinds[name])}' for name in row)
+                    cursor = await conn.execute(
+                        f"UPDATE {table_sql_name(table.id)} SET {assignments}, updated_at = %s, {NEXT_VERSION} "
+                        f"WHERE id = %s RETURNING {returning}",
+                        (*row.values(), stamp, owner),
+                    )
+                    updated.append(decode(await cursor.fetchone() or ()))
+            created = await self._insert_in(conn, table, sql_names, [encoded[index] for index in new])
+        return Upserted(created, updated)
 
     async def get_record(self, table: Table, record_id: str) -> Record:
         _, select, decode = select_sql(POSTGRES, table, await self._sql(table), None)

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ...errors import ErrorCode, FieldError, TablesError, bounded, invalid_argument, not_found
+from ...errors import FieldError, TablesError, invalid_argument, not_found
 from ...model import (
     BoolGroup,
     Capabilities,
@@ -77,6 +77,8 @@ CAPABILITIES = Capabilities(
     create_table=True,
     versions=True,
     aggregate=True,
+    upsert=True,
+    upsert_key_types=frozenset(UNIQUE_TYPES),
     atomic_create=True,
     max_create_batch=1000,
     max_page_size=500,
@@ -449,68 +451,6 @@ def reference_problems(
 def raise_reference_problems(problems: list[FieldError]) -> None:
     if problems:
         raise invalid_argument("Some references point at records that do not exist; nothing was written.", problems)
-
-
-# -- unique columns -------------------------------------------------------------------------------
-
-
-def unique_index_sql(table_id: str, sql_name: str) -> str:
-    return f'CREATE UNIQUE INDEX "u_{table_id}_{sql_name}" ON {table_sql_name(table_id)} ("{sql_name}")'
-
-
-# One value a write puts into a unique column: (row index, value as sent, id of the record it lands in or 0).
-UniqueValue = tuple[int, Any, int]
-
-
-def unique_values(
-    table: Table, rows: Sequence[dict[str, Any]], own_ids: Sequence[int] | None = None
-) -> list[tuple[Column, list[UniqueValue]]]:
-    """For each unique column the rows write: the non-empty values written into it ("" and null may repeat)."""
-    out = []
-    for column in table.columns:
-        if not column.unique:
-            continue
-        values = [
-            (index, row[column.name], own_ids[index] if own_ids else 0)
-            for index, row in enumerate(rows)
-            if row.get(column.name) not in (None, "")
-        ]
-        if values:
-            out.append((column, values))
-    return out
-
-
-def repeated_in_batch(column: Column, values: list[UniqueValue], in_batch: bool) -> list[FieldError]:
-    """Values sent twice in one call (compared in the store's canonical form: 1 and 1.0 are one number)."""
-    first: dict[Any, int] = {}
-    problems = []
-    for index, value, _ in values:
-        key = encode_value(column, value)
-        if key in first:
-            why = f"{bounded(value)} is also sent in records[{first[key]}]"
-            problems.append(FieldError(column.name, why, record=index if in_batch else None))
-        else:
-            first[key] = index
-    return problems
-
-
-def taken_problem(column: Column, value: Any, index: int, holder: Any, in_batch: bool) -> FieldError:
-    why = f"{bounded(value)} is already the value of record {holder}"
-    return FieldError(column.name, why, record=index if in_batch else None)
-
-
-def raise_unique_problems(problems: list[FieldError]) -> None:
-    if not problems:
-        return
-    problems = sorted(problems, key=lambda fe: fe.record if fe.record is not None else -1)
-    first = problems[0]
-    more = f" ({len(problems)} values in all)" if len(problems) > 1 else ""
-    raise TablesError(
-        ErrorCode.CONFLICT,
-        f"Column '{first.field}' is unique: {first.message}{more}; nothing was written.",
-        field_errors=problems,
-        hint="Send another value, or change that record instead (upsertRecords matches on a unique column).",
-    )
 
 
 # -- names and columns ----------------------------------------------------------------------------

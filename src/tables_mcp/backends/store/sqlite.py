@@ -24,8 +24,16 @@ import anyio.to_thread
 
 from ...aggregate import AggregateQuery, AggregateResult
 from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
-from ...model import ColumnSpec, ColumnType, ListQuery, Page, Record, Table, WriteProgress
+from ...model import Column, ColumnSpec, ColumnType, ListQuery, Page, Record, Table, Upserted, WriteProgress
 from .grouping import EXACT_SUM_FUNCTION, AggregatePlan, ExactSum
+from .keys import (
+    raise_missing_required,
+    raise_unique_problems,
+    repeated_in_batch,
+    taken_problem,
+    unique_index_sql,
+    unique_values,
+)
 from .sql import (
     BUMP_SCHEMA_VERSION,
     CAPABILITIES,
@@ -42,16 +50,11 @@ from .sql import (
     now_iso,
     parse_version,
     raise_reference_problems,
-    raise_unique_problems,
     read_tables,
     record_key,
     record_not_found,
     reference_problems,
-    repeated_in_batch,
     select_sql,
-    taken_problem,
-    unique_index_sql,
-    unique_values,
     wanted_references,
 )
 
@@ -254,22 +257,67 @@ class SqliteStore:
         sql_names = self._sql(table)
         encoded = [encode_row(SQLITE, table, row, index) for index, row in enumerate(rows)]
         self._check_references(table, rows)
+        with self._transaction() as conn:
+            self._check_unique(conn, table, sql_names, rows)
+            return self._insert_in(conn, table, sql_names, encoded)
+
+    def _insert_in(
+        self, conn: sqlite3.Connection, table: Table, sql_names: dict[str, str], encoded: list[dict[str, Any]]
+    ) -> list[Record]:
+        """Insert checked, encoded rows in the open transaction; the new records in input order."""
+        if not encoded:
+            return []
         writable = [col for col in table.columns if col.writable]
         serials = [col for col in table.columns if col.type is ColumnType.SERIAL]
         names = ["created_at", "updated_at"] + [f'"{sql_names[c.name]}"' for c in writable + serials]
         placeholders = ", ".join("?" * len(names))
         statement = f'INSERT INTO "t_{table.id}" ({", ".join(names)}) VALUES ({placeholders})'
         stamp = now_iso()
+        counters = [self._max_serial(conn, table, sql_names[col.name]) for col in serials]
+        params = []
+        for offset, row in enumerate(encoded):
+            values = [row.get(col.name) for col in writable]
+            params.append([stamp, stamp, *values, *(count + offset + 1 for count in counters)])
+        first_id = self._next_id(conn, table)
+        conn.executemany(statement, params)
+        return self._fetch_range(conn, table, first_id, len(params))
+
+    async def upsert_records(
+        self, table: Table, key: Column, rows: list[dict[str, Any]], progress: WriteProgress | None = None
+    ) -> Upserted:
+        # One transaction, as for creates: once started it completes, and a cancelled call knows what it wrote.
+        with anyio.CancelScope(shield=True):
+            done = await self._run(self._upsert_sync, table, key, rows)
+            if progress is not None:
+                await progress.wrote([record["id"] for record in done.created + done.updated])
+        return done
+
+    def _upsert_sync(self, table: Table, key: Column, rows: list[dict[str, Any]]) -> Upserted:
+        """Find each key's record, then patch the found ones and insert the others, in one write transaction
+        (SQLite's write lock: no other writer sees the keys between the look-up and the writes)."""
+        sql_names = self._sql(table)
+        encoded = [encode_row(SQLITE, table, row, index) for index, row in enumerate(rows)]
+        self._check_references(table, rows)
+        returning, _, decode = select_sql(SQLITE, table, sql_names, None)
+        find = f'SELECT id FROM "t_{table.id}" WHERE "{sql_names[key.name]}" = ?'
         with self._transaction() as conn:
-            self._check_unique(conn, table, sql_names, rows)
-            counters = [self._max_serial(conn, table, sql_names[col.name]) for col in serials]
-            params = []
-            for offset, row in enumerate(encoded):
-                values = [row.get(col.name) for col in writable]
-                params.append([stamp, stamp, *values, *(count + offset + 1 for count in counters)])
-            first_id = self._next_id(conn, table)
-            conn.executemany(statement, params)
-            return self._fetch_range(conn, table, first_id, len(params))
+            holders = [conn.execute(find, (row[key.name],)).fetchone() for row in encoded]
+            owners = [holder[0] if holder else 0 for holder in holders]
+            new = [index for index, owner in enumerate(owners) if not owner]
+            raise_missing_required(table, rows, new)
+            self._check_unique(conn, table, sql_names, rows, owners)
+            stamp = now_iso()
+            updated = []
+            for row, owner in zip(encoded, owners, strict=True):
+                if owner:
+                    assignments = ", ".join(f'"{sql_names[name]}" = ?' for name in row)
+                    statement = (
+                        f'UPDATE "t_{table.id}" SET {assignments}, updated_at = ?, {NEXT_VERSION} WHERE id = ? '
+                        f"RETURNING {returning}"
+                    )
+                    updated.append(decode(conn.execute(statement, (*row.values(), stamp, owner)).fetchone()))
+            created = self._insert_in(conn, table, sql_names, [encoded[index] for index in new])
+        return Upserted(created, updated)
 
     def _next_id(self, conn: sqlite3.Connection, table: Table) -> int:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (f"t_{table.id}",)).fetchone()
