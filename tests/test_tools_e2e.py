@@ -33,6 +33,7 @@ GENERIC_TOOLS = {
     "aggregateRecords",
     "createRecords",
     "patchRecord",
+    "upsertRecords",
     "deleteRecords",
     "createTable",
     "addColumns",
