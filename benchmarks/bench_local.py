@@ -10,6 +10,7 @@ the figures next to their targets:
   * getRecord latency p50/p99, and the same call made in-process (Catalogue.call, and an in-memory
     MCP session) so that the cost of the protocol and the pipe shows as a ratio
   * listRecords of 500 records (limit 500), median latency
+  * aggregateRecords over the whole table (SQL GROUP BY): by Status, and by Status and Active, median latency
   * tools/list size in bytes for 1, 10 and 100 tables in each tool mode
   * RSS of the server process after inserting 100,000 records
 
@@ -425,7 +426,33 @@ async def bench_data(b: Bench) -> dict[str, Any]:
             statistics.median(lat) * 1000 < TARGET_LIST_500_MS,
         )
         b.record("  min / max, response size", f"{ms(min(lat))} / {ms(max(lat))}, {size / 1024:,.0f} KiB")
+        await bench_aggregates(b, s, table, inserted)
     return info
+
+
+async def bench_aggregates(b: Bench, s: ClientSession, table: dict[str, Any], records: int) -> None:
+    """aggregateRecords over every record: what an agent gets instead of paging them all."""
+    metrics = [{"op": "count"}, {"op": "sum", "field": "Amount"}, {"op": "avg", "field": "Amount"}]
+    cases = {
+        "Status": {"groupBy": ["Status"], "metrics": metrics},
+        "Status, Active": {"groupBy": ["Status", "Active"], "metrics": [*metrics, {"op": "max", "field": "Signed"}]},
+    }
+    progress(f"aggregateRecords over {records:,} records: {b.plan.list_calls} calls per grouping")
+    for label, arguments in cases.items():
+        args = {"table": table["id"], **arguments}
+        await call(s, "aggregateRecords", args)  # warm-up
+        lat = []
+        for _ in range(b.plan.list_calls):
+            t0 = time.perf_counter()
+            result = await call(s, "aggregateRecords", args)
+            lat.append(time.perf_counter() - t0)
+        groups = len(result.structuredContent["groups"])
+        b.figures[f"aggregate_{label}_s"] = lat
+        b.record(
+            f"aggregateRecords by {label} over {records:,} records ({groups} groups): median",
+            ms(statistics.median(lat)),
+        )
+        b.record("  min / max, response size", f"{ms(min(lat))} / {ms(max(lat))}, {wire_bytes(result):,} B")
 
 
 async def bench_in_process(b: Bench, info: dict[str, Any]) -> None:
