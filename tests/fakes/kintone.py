@@ -2008,6 +2008,8 @@ def _find_target(app: FakeApp, item: Mapping[str, Any], *, upsert: bool) -> Stor
     if item.get("id") is not None:
         record_id = _int_value(item["id"], "id")
         record = app.records.get(record_id)
+        if record is None and upsert:  # upsert mode creates it, with a new id rather than the one sent (docs)
+            return None
         if record is None:
             raise _record_not_found(record_id)
         return record
@@ -2042,9 +2044,10 @@ def _update_item(app: FakeApp, index: int, raw: Any, upsert: bool) -> _WriteItem
         raise _invalid_param(f"records[{index}]", msg("invalid_value"))
     target = _find_target(app, raw, upsert=upsert)
     payload = raw.get("record")
-    if target is None:  # upsert insert: the key becomes a field value
-        key = raw["updateKey"]
-        payload = {**(payload if isinstance(payload, dict) else {}), key["field"]: {"value": key.get("value")}}
+    if target is None:  # an upsert's insert; named by an id that does not exist, the record gets a new id
+        key = raw.get("updateKey")
+        if isinstance(key, dict):  # the key becomes a field value
+            payload = {**(payload if isinstance(payload, dict) else {}), key["field"]: {"value": key.get("value")}}
     else:
         _check_revision(target, raw.get("revision"))
     return _WriteItem(f"records[{index}]", payload, target)

@@ -344,6 +344,22 @@ def test_bulk_put_unknown_id_is_404_and_upsert_inserts(client: httpx.Client) -> 
         {"id": record_id, "revision": "2", "operation": "UPDATE"},
         {"id": "2", "revision": "1", "operation": "INSERT"},
     ]
+    # In upsert mode an id that does not exist creates a record, with a new id (cybozu.dev, update records).
+    by_id = [{"id": 999, "record": {"title": v("three")}}]
+    response = client.put("/k/v1/records.json", json={"app": TASKS, "upsert": True, "records": by_id})
+    assert response.json()["records"] == [{"id": "3", "revision": "1", "operation": "INSERT"}]
+
+
+def test_upsert_needs_a_unique_text_or_number_update_key_and_checks_revisions(client: httpx.Client) -> None:
+    [record_id] = add(client, {"title": v("one")})
+    not_unique = [{"updateKey": {"field": "notes", "value": "x"}, "record": {}}]
+    refused = client.put("/k/v1/records.json", json={"app": TASKS, "upsert": True, "records": not_unique})
+    assert refused.status_code == 400 and refused.json()["code"] == "CB_VA01"
+    stale = [{"updateKey": {"field": "title", "value": "one"}, "revision": 5, "record": {"count": v("2")}}]
+    conflict = client.put("/k/v1/records.json", json={"app": TASKS, "upsert": True, "records": stale})
+    assert error_of(conflict) == (409, "GAIA_CO02")
+    current = client.get("/k/v1/record.json", params={"app": TASKS, "id": record_id}).json()["record"]
+    assert current["$revision"]["value"] == "1" and current["count"]["value"] == ""
 
 
 # -- Reading: parameters, query language, pagination (BACKENDS.md §1, §2) -------------------------
