@@ -105,9 +105,13 @@ class CallGate:
                 hint="Retry on another replica or after the restart.",
             )
         acquired = False
-        with anyio.move_on_after(self.limits.queue_timeout):
-            await self._limiter.acquire()
+        try:
+            self._limiter.acquire_nowait()  # a free slot needs no timer (a cancel scope per call)
             acquired = True
+        except anyio.WouldBlock:
+            with anyio.move_on_after(self.limits.queue_timeout):
+                await self._limiter.acquire()
+                acquired = True
         if not acquired:
             raise TablesError(
                 ErrorCode.RATE_LIMITED,
