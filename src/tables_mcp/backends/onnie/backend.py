@@ -27,6 +27,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from ...errors import ErrorCode, FieldError, TablesError, not_found
@@ -34,7 +35,7 @@ from ...http import HttpClient, HttpSettings, RetryPolicy
 from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
-from ..kit.outcomes import changed_then_read
+from ..kit.outcomes import changed_then_read, settle_delete
 from ..kit.schema_cache import SchemaCache
 from .api import OnnieApi, is_onnie_id, shape_check
 from .capabilities import CAPABILITIES, CREATE_CONCURRENCY, RECORDS_PER_REQUEST, REQUEST_WORDS
@@ -210,15 +211,39 @@ class OnnieBackend:
             try:
                 await self.api.delete(table.id, record_id)
             except TablesError as exc:
-                if exc.code is not ErrorCode.NOT_FOUND:
+                # Not found: gone either way (deleted now, a moment ago by a retry, or by someone else). An answer
+                # lost: looking the record up says what happened (raises when that fails too).
+                if exc.code is not ErrorCode.NOT_FOUND and not await settle_delete(
+                    exc, [record_id], [], partial(self._existing, table)
+                ):
+                    if exc.may_have_applied:
+                        raise replace(
+                            exc,
+                            message=f"{exc.message} Checked: the record is still there.",
+                            may_have_applied=False,
+                            hint=None,
+                        ) from None
                     raise
-            return [record_id]  # gone either way: deleted now, or a moment ago by a retry or someone else
+            return [record_id]
 
         with self._table_context(table):
             await run_parts(parts, send, concurrency=DELETE_CONCURRENCY)
         if failed_parts(parts):
             raise _delete_failure(parts, wanted)
         return wanted
+
+    async def _existing(self, table: Table, record_ids: list[str]) -> list[str]:
+        async def exists(record_id: str) -> bool:
+            try:
+                await self.api.record(table.id, record_id)
+            except TablesError as exc:
+                if exc.code is ErrorCode.NOT_FOUND:
+                    return False
+                raise
+            return True
+
+        found = await map_bounded(exists, record_ids, READ_CONCURRENCY)
+        return [record_id for record_id, there in zip(record_ids, found, strict=True) if there]
 
     async def _check_exist(self, table: Table, record_ids: list[str]) -> None:
         """Every id names a record, or nothing is deleted (the deleteRecords contract)."""
@@ -307,17 +332,24 @@ def _delete_failure(parts: list[Part], wanted: Sequence[str]) -> TablesError:
     done = (
         ", ".join(deleted) if len(deleted) <= MAX_LISTED_IDS else f"all requested ids but the {len(kept)} listed below"
     )
+    unknown = [part.items[0] for part in kept if part.error is not None and part.error.may_have_applied]
     message = (
         f"Deleted {len(deleted)} of {len(wanted)} records ({done or 'none'}); not deleted: "
-        f"{', '.join(not_deleted)}. First failure: {first.message}"
+        f"{', '.join(not_deleted)}"
+        + (f" (of which {', '.join(unknown)} may have been: the answer was lost)" if unknown else "")
+        + f". First failure: {first.message}"
     )
-    return replace(first, message=message, field_errors=problems)
+    return replace(
+        first, message=message, field_errors=problems, may_have_applied=bool(unknown) or first.may_have_applied
+    )
 
 
 def _why_not_deleted(part: Part, record_id: str) -> str:
     if part.skipped_because is not None:
         return f"{record_id} not deleted: not sent after an earlier failure ({part.skipped_because.message})"
     assert part.error is not None
+    if part.error.may_have_applied:
+        return f"{record_id} may have been deleted: {part.error.message}"
     return f"{record_id} not deleted: {part.error.message}"
 
 
