@@ -9,10 +9,18 @@ SQLite file and on one PostgreSQL schema, released together by a barrier.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 
+from tables_mcp.backends.base import Backend
+from tables_mcp.backends.store import open_store
+from tables_mcp.backends.store.sqlite import SqliteStore
 from tables_mcp.errors import ErrorCode, FieldError, TablesError
 from tables_mcp.http import HttpClient, HttpSettings
 from tables_mcp.model import ColumnType
@@ -293,3 +301,107 @@ def test_redaction_covers_every_text_an_error_carries() -> None:
     assert secret not in json.dumps(redacted.to_payload()) + redacted.to_text()
     assert redacted.field_errors[0].allowed == ["***", {"k": "***"}, 3]
     assert redacted.field_errors[0].record == 0
+
+
+# -- 5. two writers racing on one store -----------------------------------------------------------------------
+
+RACE_ROUNDS = 12
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
+    """How each racer opens its own store on the same place: one SQLite file, or one PostgreSQL schema."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "shared.db")
+    dsn: str = request.getfixturevalue("pg_schema_dsn")
+    return lambda: open_store(dsn)
+
+
+Call = tuple[str, dict[str, Any]]
+
+
+def race(open_backend: Callable[[], Backend], setup: list[Call], calls: list[tuple[Call, Call]]) -> list[list[Any]]:
+    """Two servers (each its own store, thread and event loop) make the calls of each pair at the same moment,
+    released by a barrier; `setup` runs first on the first. Returns each round's two outcomes."""
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: list[list[Any]] = [[None, None] for _ in calls]
+
+    async def racer(side: int) -> None:
+        backend = open_backend()
+        await backend.open()
+        try:
+            async for agent in open_agent(backend, ToolOptions()):
+                if side == 0:
+                    for tool, args in setup:
+                        await agent.ok(tool, args)
+                barrier.wait()
+                for round_, pair in enumerate(calls):
+                    tool, args = pair[side]
+                    barrier.wait()
+                    result = await agent.call(tool, args)
+                    outcomes[round_][side] = (result.isError, result.structuredContent)
+        finally:
+            await backend.aclose()
+
+    threads = [threading.Thread(target=anyio.run, args=(racer, side)) for side in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(outcome is not None for pair in outcomes for outcome in pair), "a racer failed; see its traceback"
+    return outcomes
+
+
+def one_winner(outcomes: list[Any], field: str, message: str) -> None:
+    """One call of the pair succeeded; the other got the error a later duplicate gets, naming the argument."""
+    errors = [content["error"] for is_error, content in outcomes if is_error]
+    assert len(errors) == 1, outcomes
+    [error] = errors
+    assert error["code"] == "invalid_argument", error
+    assert [fe["field"] for fe in error["fieldErrors"]] == [field], error
+    assert message in error["fieldErrors"][0]["message"], error
+    assert "_tm_" not in json.dumps(error) and "constraint" not in json.dumps(error).lower(), error
+
+
+async def test_two_servers_creating_the_same_table_at_once(shared_store: Callable[[], Backend]) -> None:
+    columns = [{"name": "Title", "type": "TEXT"}]
+    # Every other pair spells the name in another case: names are unique regardless of case.
+    calls = [
+        (
+            ("createTable", {"name": f"Race {i}", "columns": columns}),
+            ("createTable", {"name": f"Race {i}" if i % 2 else f"RACE {i}", "columns": columns}),
+        )
+        for i in range(RACE_ROUNDS)
+    ]
+    for outcomes in await anyio.to_thread.run_sync(race, shared_store, [], calls):
+        one_winner(outcomes, "name", "already exists")
+    store = shared_store()
+    await store.open()
+    try:
+        names = [table.name.casefold() for table in await store.list_tables()]
+    finally:
+        await store.aclose()
+    assert sorted(names) == sorted(f"race {i}" for i in range(RACE_ROUNDS))
+
+
+async def test_two_servers_adding_the_same_column_at_once(shared_store: Callable[[], Backend]) -> None:
+    setup: list[Call] = [("createTable", {"name": "Notes", "columns": [{"name": "Title", "type": "TEXT"}]})]
+    calls = [
+        (
+            ("addColumns", {"table": "Notes", "columns": [{"name": f"Extra {i}", "type": "TEXT"}]}),
+            (
+                "addColumns",
+                {"table": "Notes", "columns": [{"name": f"{'Extra' if i % 2 else 'extra'} {i}", "type": "NUMBER"}]},
+            ),
+        )
+        for i in range(RACE_ROUNDS)
+    ]
+    for outcomes in await anyio.to_thread.run_sync(race, shared_store, setup, calls):
+        one_winner(outcomes, "columns[0].name", "already exists")
+    store = shared_store()
+    await store.open()
+    try:
+        [table] = await store.list_tables()
+    finally:
+        await store.aclose()
+    assert len(table.columns) == 1 + RACE_ROUNDS

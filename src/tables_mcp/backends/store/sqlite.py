@@ -182,12 +182,13 @@ class SqliteStore:
         return await self._table_by_id(table_id)
 
     def _create_table_sync(self, name: str, description: str | None, columns: list[ColumnSpec]) -> str:
-        existing = {t.name.casefold(): t for t in self._list_tables_sync()}
-        problems = check_new_table(name, columns, existing)
-        if problems:
-            raise invalid_argument(f"Cannot create table '{name}'.", problems)
         table_id = "tbl" + secrets.token_hex(4)
+        # Checked under the write lock: another server on the same file may have just created the same name.
         with self._transaction() as conn:
+            existing = {t.name.casefold(): t for t in self._list_tables_sync()}
+            problems = check_new_table(name, columns, existing)
+            if problems:
+                raise invalid_argument(f"Cannot create table '{name}'.", problems)
             conn.execute(
                 "INSERT INTO _tm_tables (id, name, description, created_at) VALUES (?, ?, ?, ?)",
                 (table_id, name, description, now_iso()),
@@ -204,11 +205,18 @@ class SqliteStore:
         return await self._table_by_id(table.id)
 
     def _add_columns_sync(self, table: Table, columns: list[ColumnSpec]) -> None:
-        existing = {t.name.casefold(): t for t in self._list_tables_sync()}
-        problems = check_new_columns(columns, [col.name for col in table.columns], existing, "columns")
-        if problems:
-            raise invalid_argument(f"Cannot add columns to '{table.name}'.", problems)
+        # Checked under the write lock against the columns the file holds now, not those `table` was read with:
+        # another server may have just added the same name.
         with self._transaction() as conn:
+            existing = {t.name.casefold(): t for t in self._list_tables_sync()}
+            current = next((t for t in existing.values() if t.id == table.id), None)
+            if current is None:
+                raise not_found(
+                    f"Table '{table.name}' no longer exists.", hint="Call listTables to see current tables."
+                )
+            problems = check_new_columns(columns, [col.name for col in current.columns], existing, "columns")
+            if problems:
+                raise invalid_argument(f"Cannot add columns to '{table.name}'.", problems)
             self._add_columns_in(conn, table.id, columns, existing)
 
     def _add_columns_in(
