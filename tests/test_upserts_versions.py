@@ -6,15 +6,17 @@ record's `version` and `expectedVersion` on patches, and `upsertRecords` matchin
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tables_mcp.audit import AuditLog
 from tables_mcp.backends.store.sqlite import SqliteStore
 from tables_mcp.model import ListQuery
-from tables_mcp.tools import ToolOptions
+from tables_mcp.tools import Catalogue, ToolOptions
 
 from .conftest import Agent, open_agent
 
@@ -195,6 +197,25 @@ async def test_upsert_on_a_number_key_and_the_per_record_checks(people: Agent) -
     )
     assert clash["code"] == "conflict" and "Code" in clash["message"], "another unique column still holds"
     assert len(await all_records(people)) == 1, "nothing was written by the refused calls"
+
+
+async def test_an_upsert_is_audited_with_the_ids_it_created_and_updated(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    store = SqliteStore(tmp_path / "audited.db")
+    await store.open()
+    try:
+        catalogue = Catalogue(store, ToolOptions(), audit=AuditLog(str(audit)))
+        await catalogue.refresh(force=True)
+        await catalogue.call("createTable", {"name": "People", "columns": PEOPLE})
+        rows = [{"Email": "a@x.io", "Name": "A"}]
+        await catalogue.call("upsertRecords", {"table": "People", "keyField": "Email", "records": rows})
+        more = [*rows, {"Email": "b@x.io", "Name": "B"}]
+        await catalogue.call("upsertRecords", {"table": "People", "keyField": "Email", "records": more})
+    finally:
+        await store.aclose()
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    upserts = [(line["recordIds"], line["outcome"]) for line in lines if line["tool"] == "upsertRecords"]
+    assert upserts == [(["1"], "ok"), (["2", "1"], "ok")]
 
 
 async def test_only_a_unique_column_can_be_the_key(people: Agent) -> None:
