@@ -59,11 +59,11 @@ async def test_tables_and_columns_changing_notify_resources_and_tools(agent: Age
     await until_notified(agent, types.ToolListChangedNotification, 1)
     [uri] = await agent.resources()
 
-    await agent.ok("addColumns", {"table": "Tasks", "columns": [{"name": "Notes", "type": "LONGTEXT"}]})
+    await agent.ok("addColumns", {"table": "Tasks", "columns": [{"name": "Remarks", "type": "LONGTEXT"}]})
     await until_notified(agent, types.ResourceListChangedNotification, 2)
     await until_notified(agent, types.ToolListChangedNotification, 2)
     schema = await agent.read_schema(uri)
-    assert "Notes" in [column["name"] for column in schema["table"]["columns"]]
+    assert "Remarks" in [column["name"] for column in schema["table"]["columns"]]
 
     await agent.ok("listRecords", {"table": "Tasks"})  # a read changes nothing, so it notifies nothing
     assert agent.notified(types.ResourceListChangedNotification) == 2
