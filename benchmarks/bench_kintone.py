@@ -460,7 +460,8 @@ def print_report(b: Bench, elapsed: float, quick: bool) -> None:
     print(f"tables-mcp Kintone benchmark against the fake ({'quick' if quick else 'full'} run, {elapsed:.1f} s)")
     print(f"Python {platform.python_version()}, {versions}, {os.cpu_count()} CPU(s), {platform.platform()}")
     print(
-        f"server: {' '.join(b.command)} --backend kintone (stdio); fake Kintone {b.url} in this process, latency 0; "
+        f"server: {' '.join(b.command)} --backend kintone (stdio); fake Kintone {b.url} in this process, "
+        f"latency {b.domain.state.latency_s * 1000:g} ms; "
         f"load average at start {b.load_at_start}, at end {load_average()}"
     )
     print()
@@ -478,7 +479,7 @@ def print_report(b: Bench, elapsed: float, quick: bool) -> None:
 async def run(args: argparse.Namespace) -> None:
     plan = QUICK if args.quick else FULL
     domain = sample_domain()
-    domain.state.latency_s = 0.0
+    domain.state.latency_s = args.latency_ms / 1000
     started = time.perf_counter()
     failed: list[str] = []
     errlog = tempfile.NamedTemporaryFile("w+", prefix="bench-kintone-server-", suffix=".log")
@@ -520,6 +521,12 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="added by the fake to every request (a platform's network time; default 0)",
+    )
     parser.add_argument("--quick", action="store_true", help="small counts, about 6 s (smoke test)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     anyio.run(run, parser.parse_args())
