@@ -32,7 +32,7 @@ from tables_mcp.schema import (
     MAX_FILTER_VALUES,
     MAX_SORT_KEYS,
 )
-from tables_mcp.tools import ToolOptions
+from tables_mcp.tools import Catalogue, ToolOptions
 
 from .conftest import Agent, open_agent
 from .contract_backends import Subject, assert_nothing_sent, check_error, cond, ours, problems, target_fixtures
@@ -249,6 +249,27 @@ async def test_a_lone_surrogate_in_any_string_argument_is_an_invalid_argument_na
     listed = await tasks.ok("listRecords", {"table": "Tasks"})
     assert [ours(r)["Title"] for r in listed["records"]] == ["t"]
     assert {t["name"] for t in (await tasks.ok("listTables"))["tables"]} == {"Tasks"}
+
+
+async def test_a_lone_surrogate_in_a_name_is_an_invalid_argument(backend: Backend) -> None:
+    """Object keys (column names in records and patches): the SDK's clients and transports cannot send them, so
+    the catalogue is called as the server calls it, with what a JSON parser makes of `{"\\ud800": ...}`."""
+    catalogue = Catalogue(backend, ToolOptions(mode="per-table"))
+    await catalogue.refresh(force=True)
+    assert not (
+        await catalogue.call("createTable", {"name": "Tasks", "columns": [{"name": "Title", "type": "TEXT"}]})
+    ).is_error
+    await catalogue.refresh(force=True)
+    for tool, args, record_index, field in [
+        ("createRecords_Tasks", {"records": [{"Title": "ok"}, {"Title": "x", SURROGATE * 200: 1}]}, 1, "\\ud800"),
+        ("patchRecord", {"table": "Tasks", "recordId": "1", "fields": {SURROGATE: "x"}}, None, "\\ud800"),
+    ]:
+        outcome = await catalogue.call(tool, args)
+        assert outcome.is_error
+        [problem] = outcome.payload["error"]["fieldErrors"]
+        assert problem.get("record") == record_index and problem["field"].startswith(field), problem
+        assert len(problem["field"]) < 100 and "surrogate" in problem["message"], problem
+        outcome.text.encode("utf-8")  # the answer is sendable
 
 
 async def test_a_valid_astral_character_is_not_mistaken_for_a_surrogate(tasks: Agent) -> None:
