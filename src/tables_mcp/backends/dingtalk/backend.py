@@ -35,7 +35,7 @@ from ...errors import ErrorCode, TablesError, not_found
 from ...model import Capabilities, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
-from ..kit.outcomes import changed_then_read, settle_delete
+from ..kit.outcomes import changed_then_read, settle_delete, still_there
 from ..kit.schema_cache import SchemaCache
 from .api import ApiTuning, NotableApi, shape_check
 from .codec import decode_record, decode_value, encode_fields, encode_value
@@ -220,6 +220,7 @@ class DingTalkBackend:
                     deleted += gone
                     if gone == batch:
                         continue
+                    exc = still_there(exc)
                 elif exc.code is ErrorCode.NOT_FOUND:
                     await self._all_exist(table, batch, deleted)
                 if deleted:
@@ -229,7 +230,7 @@ class DingTalkBackend:
                         status=exc.status,
                         backend_code=exc.backend_code,
                     ) from None
-                raise
+                raise exc from None
             deleted += batch
         return deleted
 

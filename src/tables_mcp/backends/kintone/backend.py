@@ -23,7 +23,7 @@ from ...http import RetryPolicy
 from ...model import Capabilities, Column, ColumnType, ListQuery, Page, Record, Table, Upserted, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, partial_upsert_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
-from ..kit.outcomes import changed_then_read, settle_delete
+from ..kit.outcomes import changed_then_read, settle_delete, still_there
 from ..kit.schema_cache import SchemaCache
 from .api import KintoneApi
 from .codec import decode_record, encode_row, encode_rows, encode_upserts, record_from_input
@@ -375,8 +375,9 @@ class KintoneBackend:
                 deleted += gone
                 if gone == batch:
                     continue
+                exc = still_there(exc)
                 if not deleted:
-                    raise
+                    raise exc from None
                 done = f"Deleted {len(deleted)} record(s) ({', '.join(deleted)}) before a failure: {exc.message}"
                 raise replace(exc, message=done) from None
             deleted += batch

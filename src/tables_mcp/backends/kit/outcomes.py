@@ -53,3 +53,12 @@ async def settle_delete(
             f"({exc.message}), so those may have been deleted. First failure: {cause.message}",
         ) from None
     return [record_id for record_id in batch if record_id not in left]
+
+
+def still_there(cause: TablesError) -> TablesError:
+    """`cause` of a delete whose records were looked up after its answer was lost, and found: not deleted."""
+    if not cause.may_have_applied:
+        return cause
+    return replace(
+        cause, message=f"{cause.message} Checked: the records are still there.", may_have_applied=False, hint=None
+    )

@@ -35,7 +35,7 @@ from ...http import HttpClient, HttpSettings, RetryPolicy
 from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
-from ..kit.outcomes import changed_then_read, settle_delete
+from ..kit.outcomes import changed_then_read, settle_delete, still_there
 from ..kit.schema_cache import SchemaCache
 from .api import OnnieApi, is_onnie_id, shape_check
 from .capabilities import CAPABILITIES, CREATE_CONCURRENCY, RECORDS_PER_REQUEST, REQUEST_WORDS
@@ -216,14 +216,7 @@ class OnnieBackend:
                 if exc.code is not ErrorCode.NOT_FOUND and not await settle_delete(
                     exc, [record_id], [], partial(self._existing, table)
                 ):
-                    if exc.may_have_applied:
-                        raise replace(
-                            exc,
-                            message=f"{exc.message} Checked: the record is still there.",
-                            may_have_applied=False,
-                            hint=None,
-                        ) from None
-                    raise
+                    raise still_there(exc) from None
             return [record_id]
 
         with self._table_context(table):
