@@ -8,10 +8,11 @@ longer part of MCP) is -32600 for each request in it; a method MCP does not defi
 request's id; a string holding a lone surrogate (valid JSON, but no UTF-8 can carry it back) is -32602
 with the request's id. Messages that pass go to the server as the SDK's own message types.
 
-On asyncio, where stdin and stdout are pipes, sockets or terminals (as an MCP client starts us), lines
+On asyncio, where stdin and stdout are pipes or sockets (as an MCP client starts us), lines
 are read and written on the event loop's own pipe transports: the SDK's way (a worker thread per
 read, write and flush) costs two thread hops per message, most of a ping's time. Anything else
-(regular files, another event loop) falls back to worker-thread file I/O.
+(regular files, terminals, another event loop) falls back to worker-thread file I/O: the pipe transports
+set the file non-blocking, a flag a terminal shares with the shell that started us.
 """
 
 from __future__ import annotations
@@ -200,13 +201,13 @@ async def _line_io(stdin: BinaryIO, stdout: BinaryIO) -> AsyncIterator[tuple[Lin
 
 
 def _loop_can_serve(file: BinaryIO) -> bool:
-    """asyncio's pipe transports take pipes, sockets and character devices, on its own event loop only."""
+    """Pipes and sockets, on asyncio's own event loop (terminals stay blocking: see the module docstring)."""
     try:
         mode = os.fstat(file.fileno()).st_mode
         library = sniffio.current_async_library()
     except (OSError, ValueError, sniffio.AsyncLibraryNotFoundError):
         return False
-    serviceable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    serviceable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
     return library == "asyncio" and serviceable and os.name == "posix"
 
 
