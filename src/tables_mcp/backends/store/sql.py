@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
 from ...errors import FieldError, TablesError, invalid_argument, not_found
@@ -333,9 +334,9 @@ def encode_value(column: Column, value: Any) -> Any:
             raise ValueError(f"{value} is outside the range of whole numbers the store keeps exactly")
         return value
     if kind is ColumnType.MULTISELECT:
-        return json.dumps(value, ensure_ascii=False)
+        return json_list_text(value)
     if kind is ColumnType.REFERENCE:
-        return json.dumps(as_id_list(value), ensure_ascii=False)
+        return json_list_text(as_id_list(value))
     if kind is ColumnType.DATETIME:
         return utc_datetime(value)
     if kind is ColumnType.TIME:
@@ -343,6 +344,19 @@ def encode_value(column: Column, value: Any) -> Any:
     if isinstance(value, str):
         check_encodable(value)
     return value
+
+
+# json.dumps(value, ensure_ascii=False) without building a JSON encoder on every call.
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def json_list_text(value: Any) -> str:
+    """A JSON array as the store keeps it: json.dumps(value, ensure_ascii=False), byte for byte (", " between
+    items), which stores written by every earlier version hold. A list of strings (every MULTISELECT and
+    REFERENCE value) is joined directly, about ten times faster than json.dumps."""
+    if type(value) is list and all(type(item) is str for item in value):
+        return "[" + ", ".join(map(encode_basestring, value)) + "]"
+    return _JSON_TEXT(value)
 
 
 def check_encodable(text: str) -> None:
