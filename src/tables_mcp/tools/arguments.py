@@ -7,10 +7,11 @@ class also says what a write's audit line names (its table, the record ids it as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import ColumnSpec
+from ..schema import Schema
 
 
 class _NoTargets:
@@ -89,10 +90,12 @@ class AggregateArgs(TableArgs):
 @dataclass(frozen=True)
 class CreateArgs(TableArgs):
     records: list[dict[str, Any]]
+    # The table's create schema when the tool's own schema was it (a per-table tool): the records passed it.
+    checked_against: Schema | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_call(cls, raw: dict[str, Any], table: str) -> CreateArgs:
-        return cls(table, raw["records"])
+    def from_call(cls, raw: dict[str, Any], table: str, checked_against: Schema | None = None) -> CreateArgs:
+        return cls(table, raw["records"], checked_against)
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,9 @@ class Catalogue:
         caps = self.backend.capabilities
         run = self._handlers
         schemas = self.directory.schemas(table)
-        create_bind = _bound_to(table, CreateArgs.from_call, run.create_records)
+        # The tool's arguments are checked against the table's create schema: the handler need not check again.
+        checked = schemas.create_schema
+        create_bind = _bound_to(table, lambda raw, ref: CreateArgs.from_call(raw, ref, checked), run.create_records)
         create = specs.table_create_records_tool(table, slug, caps, schemas.create_schema, create_bind)
         if not full:
             return [create]
