@@ -5,8 +5,11 @@ The same store also runs on PostgreSQL (`postgres.PostgresStore`): same metadata
 per-table tables, same behaviour and errors; `open_store` in this package picks the engine. SQL text
 comes from `sql.py`, shared by both engines.
 
-All SQL runs on one connection in a worker thread, one operation at a time, each operation in its
-own transaction; every value is a bound parameter.
+All SQL that writes, and every scan, runs on one connection in a worker thread, one operation at a time,
+each operation in its own transaction; every value is a bound parameter. A read of one record by its key
+runs on the event loop instead, on a second, read-only connection that never waits for a lock: in WAL mode
+a reader does not wait for writers, and when SQLite says busy all the same, the read goes to the worker
+thread, which waits as every other operation does.
 """
 
 from __future__ import annotations
@@ -83,7 +86,9 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._conn: sqlite3.Connection | None = None
-        self._lock = anyio.Lock()
+        self._reader: sqlite3.Connection | None = None  # point reads on the event loop (None: in memory)
+        # fast_acquire: a free lock is taken without a trip round the event loop.
+        self._lock = anyio.Lock(fast_acquire=True)
         self._thread_lock = threading.Lock()
         # SQL names of each table's columns, by table id and column name (refreshed with metadata).
         self._sql_names: dict[str, dict[str, str]] = {}
@@ -104,14 +109,16 @@ class SqliteStore:
             conn.executescript(SCHEMA_SQL)
             _migrate(conn)
             conn.create_aggregate(EXACT_SUM_FUNCTION, 1, ExactSum)
+            reader = None if self.path == ":memory:" else _open_reader(self.path)
         except sqlite3.Error as exc:
             raise TablesError(ErrorCode.UNAVAILABLE, f"Cannot open the embedded store at {self.path}: {exc}") from exc
-        self._conn = conn
+        self._conn, self._reader = conn, reader
 
     async def aclose(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._reader):
+            if conn is not None:
+                conn.close()
+        self._conn = self._reader = None
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         """Run one store operation in the worker thread, one at a time."""
@@ -170,8 +177,8 @@ class SqliteStore:
     async def list_tables(self) -> list[Table]:
         return await self._run(self._list_tables_sync)
 
-    def _list_tables_sync(self) -> list[Table]:
-        conn = self.conn
+    def _list_tables_sync(self, conn: sqlite3.Connection | None = None) -> list[Table]:
+        conn = conn if conn is not None else self.conn
         columns = conn.execute(f"SELECT {COLUMN_FIELDS} FROM _tm_columns ORDER BY table_id, position").fetchall()
         tables = conn.execute("SELECT id, name, description FROM _tm_tables ORDER BY created_at, id").fetchall()
         result, self._sql_names = read_tables(SQLITE, columns, tables)
@@ -239,10 +246,10 @@ class SqliteStore:
                 return table
         raise not_found(f"Table {table_id} no longer exists.")
 
-    def _sql(self, table: Table) -> dict[str, str]:
+    def _sql(self, table: Table, conn: sqlite3.Connection | None = None) -> dict[str, str]:
         names = self._sql_names.get(table.id)
         if names is None or len(names) != len(table.columns):
-            self._list_tables_sync()
+            self._list_tables_sync(conn)
             names = self._sql_names.get(table.id)
         if names is None:
             raise not_found(f"Table '{table.name}' no longer exists.", hint="Call listTables to see current tables.")
@@ -341,14 +348,27 @@ class SqliteStore:
         return [decode(row) for row in rows]
 
     async def get_record(self, table: Table, record_id: str) -> Record:
-        return await self._run_inline(self._get_sync, table, record_id)
+        reader = self._reader
+        if reader is None:
+            return await self._run_inline(self._get_sync, table, record_id)
+        try:
+            with _map_sqlite_errors():
+                return self._get_sync(table, record_id, reader)
+        except TablesError as exc:
+            if exc.code is not ErrorCode.UNAVAILABLE:
+                raise
+        # SQLite said busy (a WAL being recovered, a file another program keeps out of WAL mode): the worker
+        # thread waits for the lock as every other operation does, and answers unavailable after its timeout.
+        return await self._run(self._get_sync, table, record_id)
 
-    def _get_sync(self, table: Table, record_id: str) -> Record:
-        _, select, decode = select_sql(SQLITE, table, self._sql(table), None)
-        row = self.conn.execute(f"{select} WHERE id = ?", (record_key(record_id),)).fetchone()
-        if row is None:
+    def _get_sync(self, table: Table, record_id: str, conn: sqlite3.Connection | None = None) -> Record:
+        conn = conn if conn is not None else self.conn
+        _, select, decode = select_sql(SQLITE, table, self._sql(table, conn), None)
+        # fetchall steps the statement to its end: the read transaction ends here, not when the cursor goes.
+        rows = conn.execute(f"{select} WHERE id = ?", (record_key(record_id),)).fetchall()
+        if not rows:
             raise record_not_found(table, record_id)
-        return decode(row)
+        return decode(rows[0])
 
     async def patch_record(self, table: Table, record_id: str, fields: dict[str, Any]) -> Record:
         return await self._run(self._patch_sync, table, record_id, fields, None)
@@ -441,6 +461,14 @@ class SqliteStore:
                 found = {row[0] for row in self.conn.execute(f"SELECT id FROM {target} WHERE id IN ({marks})", keys)}
             problems += reference_problems(column, wanted, found, in_batch)
         raise_reference_problems(problems)
+
+
+def _open_reader(path: str) -> sqlite3.Connection:
+    """The connection of point reads on the event loop: read-only, and busy at once rather than waiting for a lock
+    (a wait there would stop every session)."""
+    reader = sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None)
+    reader.execute("PRAGMA query_only = 1")
+    return reader
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
