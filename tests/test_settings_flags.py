@@ -24,6 +24,7 @@ SAMPLES: dict[str, tuple[list[str], Any]] = {
     "max_body_bytes": (["--max-body-bytes", "2048"], 2048),
     "header_timeout": (["--header-timeout", "2.5"], 2.5),
     "max_connections": (["--max-connections", "64"], 64),
+    "session_idle_timeout": (["--session-idle-timeout", "90"], 90.0),
     "audit_log": (["--audit-log", "/tmp/audit.jsonl"], "/tmp/audit.jsonl"),
     "read_only": (["--read-only"], True),
     "tables": (["--tables", "Tasks,People"], ("Tasks", "People")),

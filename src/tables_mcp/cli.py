@@ -171,6 +171,7 @@ async def _serve(catalogue: Catalogue, settings: Settings) -> None:
         max_body_bytes=settings.max_body_bytes,
         header_timeout=settings.header_timeout,
         max_connections=settings.max_connections,
+        session_idle_timeout=settings.session_idle_timeout,
         allowed_hosts=settings.allowed_hosts,
     )
     await serve_http(catalogue, gate, options)

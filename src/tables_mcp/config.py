@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="HTTP: seconds a client has to send request headers (and longest pause in a body)",
     )
     max_connections: int = Field(default=1000, ge=1, description="HTTP: open connections at most; more get a 503")
+    session_idle_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        description="streamable HTTP: seconds a session with no request and no open stream is kept (a client "
+        "that went away without DELETE)",
+    )
     audit_log: str | None = Field(
         default=None, description="file for the JSON-lines audit log of writes (default: stderr)"
     )

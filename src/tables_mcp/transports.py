@@ -59,6 +59,7 @@ class HttpOptions:
     allowed_hosts: tuple[str, ...] = ()
     header_timeout: float = 10.0  # to send a request's headers, and longest silence within its body
     max_connections: int = 1000
+    session_idle_timeout: float = 1800.0  # a session its client left without DELETE holds memory until then
 
 
 def is_loopback(host: str) -> bool:
@@ -121,7 +122,11 @@ def build_http_app(
     # The SDK's own limit (4 MiB by default) is set to ours, which the guard applies first with a JSON-RPC answer.
     limit = options.max_body_bytes
     manager = StreamableHTTPSessionManager(
-        app=server, stateless=options.stateless, security_settings=security, max_request_body_size=limit
+        app=server,
+        stateless=options.stateless,
+        security_settings=security,
+        max_request_body_size=limit,
+        session_idle_timeout=options.session_idle_timeout,
     )
     sse = SseServerTransport("/messages/", security_settings=security, max_request_body_size=limit)
     sse_sessions: set[_SseSession] = set()
