@@ -360,7 +360,11 @@ def report(
     stderr: str,
 ) -> bool:
     calls = sum(ledger.calls.values())
-    print(f"-- {name}: {calls:,} calls in {elapsed:.0f} s ({calls / elapsed:.0f}/s), {ledger.sessions:,} sessions")
+    load = os.getloadavg()[0]
+    print(
+        f"-- {name}: {calls:,} calls in {elapsed:.0f} s ({calls / elapsed:.0f}/s), {ledger.sessions:,} sessions; "
+        f"load average now {load:.1f} (2 shared cores here)"
+    )
     print("   calls: " + ", ".join(f"{op} {n:,}" for op, n in sorted(ledger.calls.items())))
     print(
         f"   sessions abandoned without DELETE {ledger.abandoned:,}; cancellations {ledger.cancellations:,}; "
@@ -383,6 +387,10 @@ def report(
     )
     tracebacks = stderr.count("Traceback")
     print(f"   server exit status {code}; tracebacks on stderr {tracebacks}")
+    if tracebacks:
+        kept = Path(tempfile.gettempdir()) / f"tables-mcp-soak-{name.lower()}.stderr"
+        kept.write_text(stderr)
+        print(f"   the server's stderr is kept in {kept}")
     if missing or duplicated:
         print(f"   e.g. missing {missing[:5]} duplicated {duplicated[:5]}")
     return consistent and ok_plateau and code == 0
