@@ -253,7 +253,7 @@ async def test_a_request_in_flight_at_sigterm_gets_its_answer(
         # Answered: the call ran, or was refused as retryable because the server is shutting down.
         assert answer["result"]["structuredContent"] in ({"tables": []},) or answer["result"]["isError"]
     code, stderr = await anyio.to_thread.run_sync(server.stop)
-    assert code == 0 and "Traceback" not in stderr
+    assert code == 0 and "Traceback" not in stderr, (code, stderr[-3000:])
 
 
 def read_until_closed(sock: socket.socket) -> bytes:
