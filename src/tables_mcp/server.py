@@ -178,6 +178,8 @@ class TablesServer(Server[Any, Any]):
         cancellation of its own scope then escapes the SDK's `RequestResponder.__exit__` (which does not
         swallow it) and would end the whole session when it lands while the answer is being sent. It is
         the end of that one request, nothing more."""
+        if isinstance(message, RequestResponder):
+            _answer_once(message)
         try:
             await super()._handle_message(message, *args, **kwargs)
         except anyio.get_cancelled_exc_class():
@@ -185,6 +187,21 @@ class TablesServer(Server[Any, Any]):
                 log.info("request %s cancelled by the client", message.request_id)
                 return
             raise
+
+
+def _answer_once(responder: RequestResponder[Any, Any]) -> None:
+    """python-sdk #2416: a `notifications/cancelled` handled between the handler's return and its answer
+    already answered the request ("Request cancelled") and marked it complete, and the SDK's `respond` then
+    fails an assertion that ends the whole session. The late result is dropped instead: one answer per request."""
+    respond = responder.respond
+
+    async def respond_unless_answered(response: Any) -> None:
+        if responder._completed:  # the cancellation's answer went first
+            log.info("request %s was cancelled as it finished; its result is dropped", responder.request_id)
+            return
+        await respond(response)
+
+    responder.respond = respond_unless_answered  # type: ignore[method-assign]
 
 
 def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[Any, Any]:
