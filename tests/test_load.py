@@ -154,5 +154,6 @@ async def test_sigterm_lets_calls_in_flight_finish_whole(tmp_path: Path) -> None
     rows_per_call = Counter(title.partition("-")[0] for title in titles)
     assert set(rows_per_call.values()) == {1000}, f"every call that started finished whole: {rows_per_call}"
     assert len(rows_per_call) == len(completed), "and each one was audited as written"
-    # Known limit: a call that completes while the server shuts down is written and audited, but its
-    # answer can be lost with the connection; clients retry with care (createRecords is not idempotent).
+    # SDK sessions may still see a failure after their write was answered: ClientSession.call_tool follows a
+    # result with its own tools/list, which a stopping server refuses. tests/test_http_hostile.py checks with
+    # raw requests that every request received before SIGTERM gets its answer.
