@@ -536,9 +536,9 @@ async def test_create_failing_in_the_middle_reports_written_and_unwritten_exactl
     table = await tasks_table(kintone)
     state.add_records(1, [{"title": v("existing"), "code": v("DUP")}])
     rows = [{"title": f"row {i}", "code": f"C{i}"} for i in range(250)]
-    rows[150]["code"] = "DUP"  # unique violation in the second request of 100
+    rows[150]["code"] = "DUP"  # unique violation in the second request of 100: a conflict
     error = await raises(kintone.create_records(table, rows))
-    assert error.code is ErrorCode.INVALID_ARGUMENT and error.backend_code == "CB_VA01"
+    assert error.code is ErrorCode.CONFLICT and error.backend_code == "CB_VA01"
     assert [(fe.record, fe.field) for fe in error.field_errors] == [(150, "code")]
     assert error.written is not None and error.failed is not None
     written_titles = [record["fields"]["title"] for record in error.written]

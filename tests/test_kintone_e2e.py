@@ -153,7 +153,7 @@ async def test_a_create_rejected_part_way_reports_exactly_what_kintone_stored(fa
     assert result.isError and result.structuredContent is not None
     payload = result.structuredContent
     error = payload["error"]
-    assert error["code"] == "invalid_argument" and error["retryable"] is False and error["backendCode"] == "CB_VA01"
+    assert error["code"] == "conflict" and error["retryable"] is False and error["backendCode"] == "CB_VA01"
     assert error["fieldErrors"] == [
         {"field": "Code", "message": "This value already exists in another record.", "record": 150}
     ]

@@ -95,6 +95,26 @@ async def test_a_number_key_matches_the_stored_number(kintone: tuple[Agent, Fake
     }
 
 
+async def test_a_duplicate_value_is_a_conflict_as_on_the_store(kintone: tuple[Agent, FakeKintone]) -> None:
+    agent, state = kintone
+    await agent.ok("createRecords", {"table": "Items", "records": [{"Code": "A-1", "Title": "first"}]})
+    error = await agent.error("createRecords", {"table": "Items", "records": [{"Code": "A-1", "Title": "again"}]})
+    assert error["code"] == "conflict" and not error["retryable"], error
+    assert [(fe["field"], fe.get("record")) for fe in error["fieldErrors"]] == [("Code", 0)]
+    assert "upsertRecords" in error["hint"]
+    patch_error = await agent.error(
+        "patchRecord", {"table": "Items", "recordId": (await _second(agent)), "fields": {"Code": "A-1"}}
+    )
+    assert patch_error["code"] == "conflict"
+    assert sorted(record.values["Code"] for record in state.apps[1].records.values()) == ["A-1", "B-2"]
+
+
+async def _second(agent: Agent) -> str:
+    created = await agent.ok("createRecords", {"table": "Items", "records": [{"Code": "B-2", "Title": "second"}]})
+    record_id: str = created["records"][0]["id"]
+    return record_id
+
+
 async def test_only_unique_text_or_number_fields_can_be_keys(kintone: tuple[Agent, FakeKintone]) -> None:
     agent, state = kintone
     state.clear_log()

@@ -47,6 +47,19 @@ RULES: dict[str, Rule] = {
         "The app is in a guest space: ask the user to set KINTONE_GUEST_SPACE_ID to that space's id.",
     ),
 }
+# Kintone's CB_VA01 message for a value a "prohibit duplicate values" field already holds (English and Japanese
+# user languages): a conflict with another record, as the embedded store's unique columns answer it.
+_DUPLICATE_MESSAGES = ("already exists in another record", "ほかのレコードと重複")
+_DUPLICATE_HINT = (
+    "The field prohibits duplicate values and another record already holds this one: use that record "
+    "(listRecords with an eq filter finds it) or upsertRecords with the field as keyField."
+)
+
+
+def _is_duplicate(message: str) -> bool:
+    return any(words in message for words in _DUPLICATE_MESSAGES)
+
+
 _STATUS_HINTS = {ErrorCode.UNAUTHENTICATED: _AUTH_HINT, ErrorCode.PERMISSION_DENIED: _PERMISSION_HINT}
 
 
@@ -69,6 +82,8 @@ def map_kintone_error(failure: ErrorResponse) -> TablesError:
     )
     if code in RULES:
         return error
+    if error.field_errors and all(_is_duplicate(fe.message) for fe in error.field_errors):
+        return replace(error, code=ErrorCode.CONFLICT, hint=_DUPLICATE_HINT)
     # A code Kintone added since: the status decides, with the hint and wait that status implies.
     wait = error.retry_after
     if fallback is ErrorCode.RATE_LIMITED and wait is None:
