@@ -35,7 +35,7 @@ from ...errors import ErrorCode, TablesError, not_found
 from ...model import Capabilities, ColumnType, ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
-from ..kit.outcomes import changed_then_read, settle_delete, still_there
+from ..kit.outcomes import changed_then_read, existing_ids, settle_delete, still_there
 from ..kit.schema_cache import SchemaCache
 from .api import ApiTuning, NotableApi, shape_check
 from .codec import decode_record, decode_value, encode_fields, encode_value
@@ -235,31 +235,12 @@ class DingTalkBackend:
         return deleted
 
     async def _existing(self, table: Table, ids: list[str]) -> list[str]:
-        async def exists(record_id: str) -> bool:
-            try:
-                await self.api.get_record(table.id, record_id)
-            except TablesError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
-                    return False
-                raise
-            return True
-
-        found = await map_bounded(exists, ids, READ_CONCURRENCY)
-        return [record_id for record_id, there in zip(ids, found, strict=True) if there]
+        return await existing_ids(partial(self.api.get_record, table.id), ids, READ_CONCURRENCY)
 
     async def _all_exist(self, table: Table, ids: list[str], deleted: Sequence[str] = ()) -> None:
         """not_found naming every id of `ids` that is not in the table (and what was deleted before)."""
-
-        async def missing(record_id: str) -> str | None:
-            try:
-                await self.api.get_record(table.id, record_id)
-            except TablesError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
-                    return record_id
-                raise
-            return None
-
-        absent = [record_id for record_id in await map_bounded(missing, ids, READ_CONCURRENCY) if record_id]
+        there = set(await self._existing(table, ids))
+        absent = [record_id for record_id in ids if record_id not in there]
         if absent:
             done = f"deleted before: {', '.join(deleted)}" if deleted else "nothing was deleted"
             raise not_found(

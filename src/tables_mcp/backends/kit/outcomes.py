@@ -2,7 +2,7 @@
 
 A patch the platform accepted is applied even when reading the record back then fails: the error says
 so (`changed_then_read`). A delete request that failed, or whose answer was lost (`may_have_applied`),
-is settled by looking up which of its ids are left (`settle_delete`): an agent is told exactly what was
+is settled by looking up which of its ids are left (`settle_delete`, `existing_ids`): an agent is told exactly what was
 deleted, or, when even that cannot be found out, which ids may have been.
 """
 
@@ -13,8 +13,25 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ...errors import ErrorCode, TablesError
+from .batches import map_bounded
 
 T = TypeVar("T")
+
+
+async def existing_ids(read_one: Callable[[str], Awaitable[object]], ids: Sequence[str], concurrency: int) -> list[str]:
+    """Which of `ids` name a record, each looked up with `read_one` (a not_found means gone), in input order."""
+
+    async def exists(record_id: str) -> bool:
+        try:
+            await read_one(record_id)
+        except TablesError as exc:
+            if exc.code is ErrorCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    found = await map_bounded(exists, list(ids), concurrency)
+    return [record_id for record_id, there in zip(ids, found, strict=True) if there]
 
 
 async def changed_then_read(read: Awaitable[T], record_id: str) -> T:

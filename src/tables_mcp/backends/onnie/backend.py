@@ -35,7 +35,7 @@ from ...http import HttpClient, HttpSettings, RetryPolicy
 from ...model import ListQuery, Page, Record, Table, WriteProgress
 from ..kit.batches import Part, failed_parts, map_bounded, partial_failure, run_parts, split
 from ..kit.cursors import CursorCodec, store_key
-from ..kit.outcomes import changed_then_read, settle_delete, still_there
+from ..kit.outcomes import changed_then_read, existing_ids, settle_delete, still_there
 from ..kit.schema_cache import SchemaCache
 from .api import OnnieApi, is_onnie_id, shape_check
 from .capabilities import CAPABILITIES, CREATE_CONCURRENCY, RECORDS_PER_REQUEST, REQUEST_WORDS
@@ -226,34 +226,13 @@ class OnnieBackend:
         return wanted
 
     async def _existing(self, table: Table, record_ids: list[str]) -> list[str]:
-        async def exists(record_id: str) -> bool:
-            try:
-                await self.api.record(table.id, record_id)
-            except TablesError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
-                    return False
-                raise
-            return True
-
-        found = await map_bounded(exists, record_ids, READ_CONCURRENCY)
-        return [record_id for record_id, there in zip(record_ids, found, strict=True) if there]
+        return await existing_ids(partial(self.api.record, table.id), record_ids, READ_CONCURRENCY)
 
     async def _check_exist(self, table: Table, record_ids: list[str]) -> None:
         """Every id names a record, or nothing is deleted (the deleteRecords contract)."""
-
-        async def exists(record_id: str) -> bool:
-            if not is_onnie_id(record_id):
-                return False
-            try:
-                await self.get_record(table, record_id)
-            except TablesError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
-                    return False
-                raise
-            return True
-
-        found = await map_bounded(exists, record_ids, READ_CONCURRENCY)
-        missing = [record_id for record_id, ok in zip(record_ids, found, strict=True) if not ok]
+        wellformed = [record_id for record_id in record_ids if is_onnie_id(record_id)]
+        there = set(await existing_ids(partial(self.get_record, table), wellformed, READ_CONCURRENCY))
+        missing = [record_id for record_id in record_ids if record_id not in there]
         if missing:
             raise not_found(
                 f"No record with id {', '.join(missing)} in table '{table.name}'; nothing was deleted.",
