@@ -47,7 +47,7 @@ from .sql import (
     POSTGRES,
     ListPlan,
     RowDecoder,
-    check_new_columns,
+    check_adding_columns,
     check_new_table,
     column_rows,
     encode_row,
@@ -249,14 +249,7 @@ class PostgresStore:
         async with self._connect(transaction=True) as conn:
             await conn.execute(LOCK_SCHEMA)
             existing = {t.name.casefold(): t for t in await self._list_tables_in(conn)}
-            current = next((t for t in existing.values() if t.id == table.id), None)
-            if current is None:
-                raise not_found(
-                    f"Table '{table.name}' no longer exists.", hint="Call listTables to see current tables."
-                )
-            problems = check_new_columns(columns, [col.name for col in current.columns], existing, "columns")
-            if problems:
-                raise invalid_argument(f"Cannot add columns to '{table.name}'.", problems)
+            check_adding_columns(table, columns, existing)
             await self._add_columns_in(conn, table.id, columns, existing)
         return await self._table_by_id(table.id)
 

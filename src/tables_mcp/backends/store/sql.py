@@ -505,6 +505,17 @@ def check_new_table(name: str, columns: list[ColumnSpec], tables: dict[str, Tabl
     return problems + check_new_columns(columns, [], tables)
 
 
+def check_adding_columns(table: Table, columns: list[ColumnSpec], tables: dict[str, Table]) -> None:
+    """Refuse adding `columns` to `table` given every table the store holds now (by casefolded name), read under
+    the write lock: another server may have just dropped the table or added the same name."""
+    current = next((t for t in tables.values() if t.id == table.id), None)
+    if current is None:
+        raise not_found(f"Table '{table.name}' no longer exists.", hint="Call listTables to see current tables.")
+    problems = check_new_columns(columns, [col.name for col in current.columns], tables, "columns")
+    if problems:
+        raise invalid_argument(f"Cannot add columns to '{table.name}'.", problems)
+
+
 def check_new_columns(
     columns: list[ColumnSpec], taken: list[str], tables: dict[str, Table], where: str = "columns"
 ) -> list[FieldError]:

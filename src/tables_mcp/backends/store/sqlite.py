@@ -45,7 +45,7 @@ from .sql import (
     NEXT_VERSION,
     SQLITE,
     ListPlan,
-    check_new_columns,
+    check_adding_columns,
     check_new_table,
     column_rows,
     encode_row,
@@ -216,14 +216,7 @@ class SqliteStore:
         # another server may have just added the same name.
         with self._transaction() as conn:
             existing = {t.name.casefold(): t for t in self._list_tables_sync()}
-            current = next((t for t in existing.values() if t.id == table.id), None)
-            if current is None:
-                raise not_found(
-                    f"Table '{table.name}' no longer exists.", hint="Call listTables to see current tables."
-                )
-            problems = check_new_columns(columns, [col.name for col in current.columns], existing, "columns")
-            if problems:
-                raise invalid_argument(f"Cannot add columns to '{table.name}'.", problems)
+            check_adding_columns(table, columns, existing)
             self._add_columns_in(conn, table.id, columns, existing)
 
     def _add_columns_in(
