@@ -318,6 +318,7 @@ def test_redaction_covers_every_text_an_error_carries() -> None:
 # -- 5. two writers racing on one store -----------------------------------------------------------------------
 
 RACE_ROUNDS = 16
+OPEN_ROUNDS = 40
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -417,3 +418,30 @@ async def test_two_servers_adding_the_same_column_at_once(shared_store: Callable
     finally:
         await store.aclose()
     assert len(table.columns) == 1 + RACE_ROUNDS
+
+
+def test_two_servers_opening_a_new_store_file_at_once_both_start(tmp_path: Path) -> None:
+    """Two clients starting their servers on the same new file: both switch it to WAL at once, and SQLite
+    refuses one of them immediately ("database is locked") rather than letting it wait."""
+    failures: list[BaseException] = []
+    for round_ in range(OPEN_ROUNDS):
+        path = tmp_path / f"new-{round_}.db"
+        barrier = threading.Barrier(2, timeout=30)
+
+        async def start(path: Path, barrier: threading.Barrier) -> None:
+            store = open_store(str(path))
+            barrier.wait()
+            try:
+                await store.open()
+                await store.list_tables()
+            except BaseException as exc:  # collected: an exception in a thread would only warn
+                failures.append(exc)
+            finally:
+                await store.aclose()
+
+        threads = [threading.Thread(target=anyio.run, args=(start, path, barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert failures == []

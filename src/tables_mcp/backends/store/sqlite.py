@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import stamina
 
 from ...aggregate import AggregateQuery, AggregateResult
 from ...errors import ErrorCode, TablesError, invalid_argument, not_found, version_conflict
@@ -62,6 +63,7 @@ from .sql import (
 )
 
 T = TypeVar("T")
+OPEN_TIMEOUT = 10.0  # seconds another server opening the same file may hold us up
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS _tm_tables (
@@ -102,17 +104,31 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            # Two servers opening a new file at once both try to switch it to WAL; SQLite refuses one of them
+            # at once (its busy handler is not called where waiting could deadlock), so the open is tried again.
+            for attempt in stamina.retry_context(
+                on=_is_locked, attempts=None, timeout=OPEN_TIMEOUT, wait_initial=0.02, wait_max=0.5
+            ):
+                with attempt:
+                    conn = self._connect_and_prepare()
+            reader = None if self.path == ":memory:" else _open_reader(self.path)
+        except sqlite3.Error as exc:
+            raise TablesError(ErrorCode.UNAVAILABLE, f"Cannot open the embedded store at {self.path}: {exc}") from exc
+        self._conn, self._reader = conn, reader
+
+    def _connect_and_prepare(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(SCHEMA_SQL)
             _migrate(conn)
             conn.create_aggregate(EXACT_SUM_FUNCTION, 1, ExactSum)
-            reader = None if self.path == ":memory:" else _open_reader(self.path)
-        except sqlite3.Error as exc:
-            raise TablesError(ErrorCode.UNAVAILABLE, f"Cannot open the embedded store at {self.path}: {exc}") from exc
-        self._conn, self._reader = conn, reader
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def aclose(self) -> None:
         for conn in (self._conn, self._reader):
@@ -454,6 +470,10 @@ class SqliteStore:
                 found = {row[0] for row in self.conn.execute(f"SELECT id FROM {target} WHERE id IN ({marks})", keys)}
             problems += reference_problems(column, wanted, found, in_batch)
         raise_reference_problems(problems)
+
+
+def _is_locked(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 def _open_reader(path: str) -> sqlite3.Connection:
