@@ -19,7 +19,7 @@ from tables_mcp.backends.dingtalk.api import ApiTuning
 from tables_mcp.http import RetryPolicy
 
 from .fakes.dingtalk import FakeDingTalk, LoggedRequest, serve_fake_dingtalk
-from .fakes.serving import Fault
+from .fakes.serving import Fault, RequestLogReader
 
 APP_KEY = "dingcontracttasks"
 APP_SECRET = "contract-app-secret-0123456789"
@@ -80,10 +80,11 @@ def is_write_path(method: str, path: str) -> bool:
     )
 
 
-class DingTalkTarget:
+class DingTalkTarget(RequestLogReader):
     """One DingTalk base in the fake, holding the contract's Tasks sheet."""
 
     backend_name = "dingtalk"
+    is_record_write = staticmethod(is_record_write)
     # DingTalk fields have no required flag; an and/or tree it cannot express is refused before any request
     # (issue 11); a 5xx on an insert is repeated with its clientToken and succeeds, so a create fails on a 400.
     required_columns: frozenset[str] = frozenset()
@@ -116,15 +117,6 @@ class DingTalkTarget:
         for name in extra_tables:
             self.state.add_sheet(BASE_ID, name, TASK_FIELDS)
         return DingTalkBackend(settings_for(self.url), tuning=FAST_TUNING)
-
-    def clear_log(self) -> None:
-        self.state.clear_log()
-
-    def network_requests(self) -> int:
-        return len(self.state.requests)
-
-    def network_writes(self) -> list[str]:
-        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
     def fail_next_write(self, status: int, after: int = 0) -> None:
         """The record-write request after the next `after` answers `status` with DingTalk's body for it.

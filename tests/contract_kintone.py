@@ -17,7 +17,7 @@ from tables_mcp.backends.kintone import KintoneBackend
 
 from .conftest import FAST_RETRY
 from .fakes.kintone import FakeKintone, LoggedRequest, serve_fake_kintone
-from .fakes.serving import Fault
+from .fakes.serving import Fault, RequestLogReader
 
 # The contract's Tasks columns as the form fields of an app (the fake adds Kintone's system fields).
 KINTONE_TASK_FIELDS: dict[str, dict[str, Any]] = {
@@ -58,8 +58,9 @@ def is_write_path(method: str, path: str) -> bool:
     return method in ("POST", "PUT", "DELETE") and path.endswith(("/record.json", "/records.json"))
 
 
-class KintoneTarget:
+class KintoneTarget(RequestLogReader):
     backend_name = "kintone"
+    is_record_write = staticmethod(is_record_write)
     columns: dict[str, str] = {
         "Title": "TEXT",
         "Status": "SELECT",
@@ -98,15 +99,6 @@ class KintoneTarget:
         app = self.state.add_app("Keyed", KINTONE_KEYED_FIELDS)
         self.apps.append((app, self.state.add_token(app)))
         return self.backend()
-
-    def clear_log(self) -> None:
-        self.state.clear_log()
-
-    def network_requests(self) -> int:
-        return len(self.state.requests)
-
-    def network_writes(self) -> list[str]:
-        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
     def fail_next_write(self, status: int, after: int = 0) -> None:
         """The record write after the next `after` answers `status` (an HTML error page); a create's POSTs are

@@ -17,7 +17,7 @@ from tables_mcp.backends.onnie import OnnieBackend
 
 from .conftest import FAST_RETRY
 from .fakes.onnie import FakeOnnie, LoggedRequest, serve_fake_onnie
-from .fakes.serving import Fault
+from .fakes.serving import Fault, RequestLogReader
 
 # The contract's Tasks columns as Onnie columns, and the canonical type the adapter gives each.
 ONNIE_TASK_COLUMNS: list[dict[str, Any]] = [
@@ -41,8 +41,9 @@ def is_write_path(method: str, path: str) -> bool:
     return method in RECORD_WRITES and "/records" in path
 
 
-class OnnieTarget:
+class OnnieTarget(RequestLogReader):
     backend_name = "onnie"
+    is_record_write = staticmethod(is_record_write)
     columns: dict[str, str] = {col["name"]: col["type"] for col in ONNIE_TASK_COLUMNS}
     limits = {"Due": "Onnie has no DATE type", "At": "Onnie has no TIME type"}
 
@@ -60,15 +61,6 @@ class OnnieTarget:
         for name in extra_tables:
             self.state.add_table(name, ONNIE_TASK_COLUMNS)
         return OnnieBackend(self.key, self.base_url, retry=FAST_RETRY)
-
-    def clear_log(self) -> None:
-        self.state.clear_log()
-
-    def network_requests(self) -> int:
-        return len(self.state.requests)
-
-    def network_writes(self) -> list[str]:
-        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
     def fail_next_write(self, status: int, after: int = 0) -> None:
         """The record write after the next `after` gets `status` with Onnie's own error body; POSTs are never

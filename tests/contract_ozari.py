@@ -24,7 +24,7 @@ from tables_mcp.backends.ozari import OzariBackend
 
 from .conftest import FAST_RETRY
 from .fakes.ozari import FakeOzari, LoggedRequest, serve_fake_ozari
-from .fakes.serving import Fault
+from .fakes.serving import Fault, RequestLogReader
 
 TOKEN = "contract-ozari-token-0123456789"
 TASKS = "Tasks"
@@ -58,8 +58,9 @@ def is_write_path(method: str, path: str) -> bool:
     return method in ("POST", "PATCH") and fnmatch.fnmatch(path, RECORD_WRITE_PATHS)
 
 
-class OzariTarget:
+class OzariTarget(RequestLogReader):
     backend_name = "ozari"
+    is_record_write = staticmethod(is_record_write)
     # Ozari has no required flag; concurrent inserts get fids out of input order and the default order is fid
     # order; MySQL's _ci collation compares text case-insensitively; Ozari gives no creation time.
     required_columns: frozenset[str] = frozenset()
@@ -95,15 +96,6 @@ class OzariTarget:
             "OZARI_COLUMN_TYPES": ",".join(entry for entry in typed if not entry.endswith(":TEXT")),
         }
         return OzariBackend.from_environ(environ, retry=FAST_RETRY)
-
-    def clear_log(self) -> None:
-        self.state.clear_log()
-
-    def network_requests(self) -> int:
-        return len(self.state.requests)
-
-    def network_writes(self) -> list[str]:
-        return [f"{r.method} {r.path}" for r in list(self.state.requests) if is_record_write(r)]
 
     def fail_next_write(self, status: int, after: int = 0) -> None:
         """The insert or update after the next `after` gets `status`: 500 and 4xx with Ozari's envelope, 502-504

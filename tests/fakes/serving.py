@@ -205,3 +205,23 @@ class Switchboard:
             return response
         cut = bytes(response.body)[: max(1, len(response.body) // 2)]  # malformed: the answer cut in half
         return Response(cut, response.status_code, media_type=response.media_type)
+
+
+class RequestLogReader:
+    """The contract Target's view of a fake's request log, for targets that set `state` (a fake with `requests`
+    and `clear_log()`) and name their platform's record writes with `is_record_write`."""
+
+    state: Any
+
+    @staticmethod
+    def is_record_write(request: Any) -> bool:
+        raise NotImplementedError
+
+    def clear_log(self) -> None:
+        self.state.clear_log()
+
+    def network_requests(self) -> int:
+        return len(self.state.requests)
+
+    def network_writes(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in list(self.state.requests) if self.is_record_write(r)]
