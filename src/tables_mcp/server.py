@@ -17,19 +17,21 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio
-import anyio.lowlevel
 import mcp.types as types
 from mcp.client.session import ClientSession
 from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.lowlevel.server import request_ctx
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
+from mcp.shared.context import RequestContext
 from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
-from mcp.shared.session import RequestResponder
+from mcp.shared.message import ServerMessageMetadata
 from pydantic import AnyUrl
 
 from . import __version__
 from .errors import ErrorCode, TablesError, bounded
+from .session import DispatchingSession, Responder
 from .stdio import stdio_transport
 from .tools import Answer, CallHooks, Catalogue, SchemaResource, ToolOutcome, ToolSpec
 
@@ -173,38 +175,94 @@ class TablesServer(Server[Any, Any]):
             experimental_capabilities,
         )
 
-    async def _handle_message(self, message: Any, *args: Any, **kwargs: Any) -> None:
-        """A request the client cancelled has been answered ("Request cancelled") by the SDK already; the
-        cancellation of its own scope then escapes the SDK's `RequestResponder.__exit__` (which does not
-        swallow it) and would end the whole session when it lands while the answer is being sent. It is
-        the end of that one request, nothing more."""
-        if isinstance(message, RequestResponder):
-            _answer_once(message)
+    async def run(
+        self,
+        read_stream: Any,
+        write_stream: Any,
+        initialization_options: InitializationOptions,
+        raise_exceptions: bool = False,
+        stateless: bool = False,
+    ) -> None:
+        """The SDK's `Server.run` on our session (`session.py`): each request's task starts as it arrives,
+        and the session's end cancels the requests still running, as the SDK's does."""
+        async with self.lifespan(self) as lifespan_context, anyio.create_task_group() as requests:
+
+            def dispatch(responder: Responder) -> None:
+                requests.start_soon(self._respond, responder, session, lifespan_context, raise_exceptions)
+
+            def notify(notification: Any) -> None:
+                if type(notification) in self.notification_handlers:
+                    requests.start_soon(self._handle_notification, notification)
+
+            session = DispatchingSession(
+                read_stream, write_stream, initialization_options, dispatch, notify, stateless=stateless
+            )
+            async with session:
+                await session.closed.wait()
+            requests.cancel_scope.cancel()
+
+    async def _respond(
+        self, responder: Responder, session: ServerSession, lifespan_context: Any, raise_exceptions: bool
+    ) -> None:
+        """Run one request's handler in its own cancel scope and send its one answer.
+
+        A `notifications/cancelled` answers the request ("Request cancelled") and cancels that scope, whose
+        cancellation `RequestResponder.__exit__` lets out: it is the end of that one request. One handled
+        between the handler's return and its answer has answered already (python-sdk #2416), and the
+        late result is dropped: one answer per request."""
         try:
-            await super()._handle_message(message, *args, **kwargs)
+            with responder:
+                response = await self._answer(responder, session, lifespan_context, raise_exceptions)
+                if responder._completed:
+                    log.info("request %s was cancelled as it finished; its result is dropped", responder.request_id)
+                    return
+                try:
+                    await responder.respond(response)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    log.debug("the answer to %s is dropped: the transport is closed", responder.request_id)
         except anyio.get_cancelled_exc_class():
-            if isinstance(message, RequestResponder) and message.cancelled:
-                log.info("request %s cancelled by the client", message.request_id)
+            if responder.cancelled:
+                log.info("request %s cancelled by the client", responder.request_id)
                 return
             raise
 
+    async def _answer(
+        self, responder: Responder, session: ServerSession, lifespan_context: Any, raise_exceptions: bool
+    ) -> types.ServerResult | types.ErrorData:
+        request = responder.request.root
+        handler = self.request_handlers.get(type(request))
+        if handler is None:
+            return types.ErrorData(code=types.METHOD_NOT_FOUND, message="Method not found")
+        metadata = responder.message_metadata
+        http = metadata if isinstance(metadata, ServerMessageMetadata) else None
+        token = request_ctx.set(
+            RequestContext(
+                responder.request_id,
+                responder.request_meta,
+                session,
+                lifespan_context,
+                request=http.request_context if http else None,
+                close_sse_stream=http.close_sse_stream if http else None,
+                close_standalone_sse_stream=http.close_standalone_sse_stream if http else None,
+            )
+        )
+        try:
+            result: types.ServerResult = await handler(request)
+            return result
+        except McpError as exc:
+            return exc.error
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception:
+            if raise_exceptions:
+                raise
+            log.exception("%s failed", type(request).__name__)
+            return types.ErrorData(code=types.INTERNAL_ERROR, message="Internal error")
+        finally:
+            request_ctx.reset(token)
 
-def _answer_once(responder: RequestResponder[Any, Any]) -> None:
-    """python-sdk #2416: a `notifications/cancelled` handled between the handler's return and its answer
-    already answered the request ("Request cancelled") and marked it complete, and the SDK's `respond` then
-    fails an assertion that ends the whole session. The late result is dropped instead: one answer per request."""
-    respond = responder.respond
 
-    async def respond_unless_answered(response: Any) -> None:
-        if responder._completed:  # the cancellation's answer went first
-            log.info("request %s was cancelled as it finished; its result is dropped", responder.request_id)
-            return
-        await respond(response)
-
-    responder.respond = respond_unless_answered  # type: ignore[method-assign]
-
-
-def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[Any, Any]:
+def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> TablesServer:
     server = TablesServer("tables-mcp", version=__version__, instructions=INSTRUCTIONS)
     gate = gate or CallGate(CallLimits())
     sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
@@ -269,7 +327,6 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> Server[A
         return types.ServerResult(types.ReadResourceResult(contents=[contents]))
 
     server.request_handlers[types.ReadResourceRequest] = read_resource
-    _answer_cancelled_requests_once(server)
     return server
 
 
@@ -291,26 +348,6 @@ def _require_tool(catalogue: Catalogue, name: str) -> None:
             message=f"Unknown tool: {bounded(name)}. Call tools/list for the current tools; they are: {shown}.",
         )
     )
-
-
-def _answer_cancelled_requests_once(server: Server[Any, Any]) -> None:
-    """Every request gets exactly one answer, also when the client cancels it.
-
-    On `notifications/cancelled` the SDK answers "Request cancelled" at once and cancels the handler;
-    a handler that then finishes without meeting a checkpoint (a shielded write completing) would be
-    answered a second time, and the SDK's assertion against that kills the server. A checkpoint after
-    each handler turns that late result into the cancellation the SDK expects."""
-    for request_type, handler in list(server.request_handlers.items()):
-        server.request_handlers[request_type] = _checkpointed(handler)
-
-
-def _checkpointed(handler: Callable[[Any], Awaitable[types.ServerResult]]) -> Callable[[Any], Awaitable[Any]]:
-    async def run(request: Any) -> types.ServerResult:
-        result = await handler(request)
-        await anyio.lowlevel.checkpoint()
-        return result
-
-    return run
 
 
 async def _run_call(

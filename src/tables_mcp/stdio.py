@@ -13,6 +13,10 @@ are read and written on the event loop's own pipe transports: the SDK's way (a w
 read, write and flush) costs two thread hops per message, most of a ping's time. Anything else
 (regular files, terminals, another event loop) falls back to worker-thread file I/O: the pipe transports
 set the file non-blocking, a flag a terminal shares with the shell that started us.
+
+There is no reader or writer task between the pipes and the session: the session's receive loop reads
+and checks the next line itself, and a message sent is written before `send` returns. Each task in
+between cost a request two trips round the event loop, most of what a ping cost.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import stat
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, BinaryIO, get_args
 
 import anyio
 import mcp.types as types
 import pydantic_core
 import sniffio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from mcp.shared.message import SessionMessage
 
 PARSE_ERROR = -32700
@@ -134,51 +138,58 @@ def encode_message(message: types.JSONRPCMessage) -> bytes:
 
 
 LineSource = Callable[[], Awaitable[bytes | None]]  # the next line, None at the end
-LineSink = Callable[[bytes], Awaitable[None]]  # write and flush
+LineSink = Callable[[bytes], Awaitable[None]]  # write and flush; whole lines never interleave
+
+
+class LineReader(ObjectReceiveStream[SessionMessage | Exception]):
+    """The server's read stream: the next line is read and checked when the session asks for its next message,
+    on the session's own task. A reader task handing messages on would cost each request a trip or two round
+    the event loop; a line that gets an answer instead (see `check_line`) is answered here and skipped."""
+
+    def __init__(self, read_line: LineSource, write: LineSink) -> None:
+        self._read_line = read_line
+        self._write = write
+        self._closed = False
+
+    async def receive(self) -> SessionMessage | Exception:
+        while not self._closed:
+            line = await self._read_line()
+            if line is None:
+                break
+            message, answer = check_line(line)
+            if answer is not None:
+                await self._write(answer)
+            elif message is not None:
+                return message
+        raise anyio.EndOfStream
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+
+class LineWriter(ObjectSendStream[SessionMessage]):
+    """The server's write stream: a message is one line, written (and flushed) before `send` returns."""
+
+    def __init__(self, write: LineSink) -> None:
+        self._write = write
+        self._closed = False
+
+    async def send(self, item: SessionMessage) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        await self._write(encode_message(item.message) + b"\n")
+
+    async def aclose(self) -> None:
+        self._closed = True
 
 
 @asynccontextmanager
 async def stdio_transport(
     stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
-) -> AsyncIterator[
-    tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
-]:
+) -> AsyncIterator[tuple[LineReader, LineWriter]]:
     """The server's pair of message streams over stdin/stdout (binary; the process's own by default)."""
-    async with AsyncExitStack() as stack:
-        read_line, write_bytes = await stack.enter_async_context(
-            _line_io(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
-        )
-        to_server, from_client = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-        to_client, from_server = anyio.create_memory_object_stream[SessionMessage](0)
-        write_lock = anyio.Lock()
-
-        async def write(data: bytes) -> None:
-            async with write_lock:  # direct answers and the server's messages never interleave mid-line
-                await write_bytes(data)
-
-        async def read_stdin() -> None:
-            async with to_server:
-                while (line := await read_line()) is not None:
-                    message, answer = check_line(line)
-                    if answer is not None:
-                        await write(answer)
-                    elif message is not None:
-                        await to_server.send(message)
-
-        server_done = anyio.Event()
-
-        async def write_stdout() -> None:
-            async with from_server:
-                async for message in from_server:
-                    await write(encode_message(message.message) + b"\n")
-            server_done.set()  # the server closed its stream: every answer it had is written
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(read_stdin)
-            group.start_soon(write_stdout)
-            yield from_client, to_client
-            await server_done.wait()
-            group.cancel_scope.cancel()  # stop waiting on stdin once the server is gone
+    async with _line_io(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer) as (read_line, write_bytes):
+        yield LineReader(read_line, write_bytes), LineWriter(write_bytes)
 
 
 @asynccontextmanager
@@ -189,13 +200,15 @@ async def _line_io(stdin: BinaryIO, stdout: BinaryIO) -> AsyncIterator[tuple[Lin
             yield io
         return
     reader, writer = anyio.wrap_file(stdin), anyio.wrap_file(stdout)
+    write_lock = anyio.Lock()
 
     async def read_line() -> bytes | None:
         return await reader.readline() or None
 
     async def write_bytes(data: bytes) -> None:
-        await writer.write(data)
-        await writer.flush()
+        async with write_lock:  # a write in a worker thread may be cut into parts: lines must not interleave
+            await writer.write(data)
+            await writer.flush()
 
     yield read_line, write_bytes
 
