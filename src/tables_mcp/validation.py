@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import jsonschema_rs
+import pydantic_core
 
 from .backends.kit.codecs import is_date_argument, is_datetime_argument
 from .errors import MAX_ECHO_CHARS, FieldError, invalid_argument
@@ -149,12 +150,11 @@ def lone_surrogates(instance: Any) -> list[tuple[list[Any], bool]]:
     """Where strings holding a lone surrogate are: (path, whether the string is an object key), at most
     `MAX_SURROGATE_PROBLEMS`; a key is named by its escaped, shortened text. Fast when there are none."""
     try:
-        json.dumps(instance, ensure_ascii=False).encode("utf-8")
+        pydantic_core.to_json(instance)  # strict UTF-8: fails on a lone surrogate, in a quarter of json's time
         return []
-    except UnicodeEncodeError:
-        pass
-    except (RecursionError, TypeError, ValueError):  # too deep, or not JSON: the schema check reports it
-        return []
+    except pydantic_core.PydanticSerializationError as exc:
+        if "surrogates not allowed" not in str(exc):  # too deep, or not JSON: the schema check reports it
+            return []
     found: list[tuple[list[Any], bool]] = []
     stack: list[tuple[list[Any], Any]] = [([], instance)]
     while stack and len(found) < MAX_SURROGATE_PROBLEMS:

@@ -1,0 +1,132 @@
+"""Our session's receive loop (`tables_mcp/session.py`) as a client sees it, message by message.
+
+The loop replaces the SDK's for speed; these are the answers it must keep giving: the initialize handshake,
+a request before it, a method MCP does not define, parameters that do not fit the request's type, and a
+cancellation that arrives while the request's answer is already being written (which must stay its only
+answer). Driven over real memory streams with the SDK's own message types, as every transport delivers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp.types as types
+import pytest
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.shared.message import SessionMessage
+
+from tables_mcp.backends.store import open_store
+from tables_mcp.server import build_server
+from tables_mcp.tools import Catalogue, ToolOptions
+
+pytestmark = pytest.mark.anyio
+
+INITIALIZE = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "clientInfo": {"name": "session-test", "version": "1"},
+}
+
+
+class Wire:
+    def __init__(
+        self, to_server: MemoryObjectSendStream[SessionMessage], from_server: MemoryObjectReceiveStream[SessionMessage]
+    ) -> None:
+        self._to_server, self._from_server = to_server, from_server
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._to_server.send(SessionMessage(types.JSONRPCMessage.model_validate(message)))
+
+    async def next_message(self) -> dict[str, Any]:
+        with anyio.fail_after(10):
+            message = await self._from_server.receive()
+        return message.message.model_dump(by_alias=True, exclude_none=True)
+
+    async def answer(self, request_id: int) -> dict[str, Any]:
+        """The next answer to `request_id` (notifications in between are skipped)."""
+        with anyio.fail_after(10):
+            while True:
+                message = (await self._from_server.receive()).message.model_dump(by_alias=True, exclude_none=True)
+                if message.get("id") == request_id:
+                    return message
+
+    async def request(self, request_id: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        await self.send(message)
+        return await self.answer(request_id)
+
+    async def initialize(self) -> None:
+        assert "result" in await self.request(0, "initialize", INITIALIZE)
+        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+
+@asynccontextmanager
+async def served(tmp_path: Path, answers_buffered: int = 16) -> AsyncIterator[Wire]:
+    backend = open_store(str(tmp_path / "session.db"))
+    await backend.open()
+    catalogue = Catalogue(backend, ToolOptions())
+    await catalogue.refresh(force=True)
+    server = build_server(catalogue)
+    to_server, server_reads = anyio.create_memory_object_stream[SessionMessage](16)
+    server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](answers_buffered)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(server.run, server_reads, server_writes, server.create_initialization_options())
+            yield Wire(to_server, from_server)
+            await to_server.aclose()  # the client goes away: the session ends
+    finally:
+        await backend.aclose()
+
+
+async def test_a_request_before_initialize_is_refused_and_the_handshake_still_works(tmp_path: Path) -> None:
+    async with served(tmp_path) as wire:
+        early = await wire.request(1, "tools/list")
+        assert early["error"]["code"] == types.INVALID_PARAMS
+        assert "initialization" in early["error"]["message"]
+        assert (await wire.request(2, "ping"))["result"] == {}  # ping is allowed at any time
+        await wire.initialize()
+        tools = (await wire.request(3, "tools/list"))["result"]["tools"]
+        assert "listTables" in {tool["name"] for tool in tools}
+
+
+async def test_an_unknown_method_is_method_not_found_naming_it(tmp_path: Path) -> None:
+    async with served(tmp_path) as wire:
+        await wire.initialize()
+        answer = await wire.request(5, "tables/explode", {})
+        assert answer["error"]["code"] == types.METHOD_NOT_FOUND
+        assert "tables/explode" in answer["error"]["message"]
+        assert (await wire.request(6, "ping"))["result"] == {}
+
+
+async def test_params_that_do_not_fit_the_request_name_the_parameter(tmp_path: Path) -> None:
+    async with served(tmp_path) as wire:
+        await wire.initialize()
+        answer = await wire.request(7, "tools/call", {"name": 42})
+        assert answer["error"]["code"] == types.INVALID_PARAMS
+        assert "params.name" in answer["error"]["message"]
+        listed = await wire.request(8, "tools/call", {"name": "listTables", "arguments": {}})
+        assert listed["result"]["isError"] is False
+
+
+async def test_a_cancellation_while_the_answer_is_being_written_adds_no_second_answer(tmp_path: Path) -> None:
+    """The server's write stream takes nothing until the client reads (a full pipe): the answer to request 9 is
+    on its way when the cancellation is read. The answer stands alone; no "Request cancelled" follows it."""
+    async with served(tmp_path, answers_buffered=0) as wire:
+        await wire.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
+        assert "result" in await wire.next_message()
+        await wire.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        await wire.send({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "listTables"}})
+        await anyio.sleep(0.3)  # the handler has long finished: its answer waits for the client to read
+        await wire.send(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "reason": "late"}}
+        )
+        await wire.send({"jsonrpc": "2.0", "id": 10, "method": "ping"})
+        first = await wire.next_message()
+        assert first["id"] == 9 and "result" in first
+        assert await wire.next_message() == {"jsonrpc": "2.0", "id": 10, "result": {}}
