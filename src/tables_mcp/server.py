@@ -27,12 +27,12 @@ from mcp.shared.context import RequestContext
 from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 from mcp.shared.message import ServerMessageMetadata
-from pydantic import AnyUrl
+from pydantic import AnyUrl, PrivateAttr
 
 from . import __version__
 from .errors import ErrorCode, TablesError, bounded
 from .session import DispatchingSession, Responder
-from .stdio import stdio_transport
+from .stdio import EncodedJSON, stdio_transport
 from .tools import Answer, CallHooks, Catalogue, SchemaResource, ToolOutcome, ToolSpec
 
 log = logging.getLogger("tables_mcp.server")
@@ -139,7 +139,10 @@ _SDK_RESULT_DUMP = {"by_alias": True, "mode": "json", "exclude_none": True}  # h
 class ToolResult(types.ServerResult):
     """A tool result whose wire dict is assembled, not walked: our payload is JSON data already, and pydantic's
     `model_dump` copied every record of it value by value (a quarter of a 1,000-record create's server time).
-    The dict is the one `model_dump` gives (checked by a test); any other dump goes the usual way."""
+    The dict is the one `model_dump` gives (checked by a test); any other dump goes the usual way. With the
+    payload's JSON at hand (`encoded`), the structured content carries it to the stdio writer (`EncodedJSON`)."""
+
+    _encoded: bytes | None = PrivateAttr(default=None)
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         result = self.root
@@ -152,7 +155,10 @@ class ToolResult(types.ServerResult):
             if len(texts) == len(result.content):
                 wire: dict[str, Any] = {"content": [{"type": "text", "text": text} for text in texts]}
                 if result.structuredContent is not None:
-                    wire["structuredContent"] = result.structuredContent
+                    encoded = self._encoded
+                    wire["structuredContent"] = (
+                        result.structuredContent if encoded is None else EncodedJSON(result.structuredContent, encoded)
+                    )
                 wire["isError"] = result.isError
                 return wire
         dumped: dict[str, Any] = super().model_dump(**kwargs)
@@ -296,13 +302,15 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> TablesSe
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
         if catalogue.version != before:
             await _notify_lists_changed(list(sessions))
-        return ToolResult(
+        result = ToolResult(
             types.CallToolResult(
                 content=[types.TextContent(type="text", text=outcome.text)],
                 structuredContent=outcome.payload,
                 isError=outcome.is_error,
             )
         )
+        result._encoded = outcome.encoded
+        return result
 
     server.request_handlers[types.CallToolRequest] = call_tool
 

@@ -126,13 +126,35 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool)
 
 
+class EncodedJSON(dict[str, Any]):
+    """A tool result's structured content that carries its own compact JSON (encoded once already, for the text
+    block): `encode_message` splices those bytes in instead of encoding every record a second time."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, value: dict[str, Any], encoded: bytes) -> None:
+        super().__init__(value)
+        self.encoded = encoded
+
+
+_TOOL_RESULT_KEYS = ["content", "structuredContent", "isError"]
+
+
 def encode_message(message: types.JSONRPCMessage) -> bytes:
     """A message as one line of JSON. A response's result is a plain dict already (the SDK dumped it), and
     pydantic_core encodes that dict in half the time the model's own `model_dump_json` takes, to the same bytes."""
     root = message.root
     if isinstance(root, types.JSONRPCResponse):
+        result = root.result
+        structured = result.get("structuredContent")
+        if type(structured) is EncodedJSON and not root.model_extra and list(result) == _TOOL_RESULT_KEYS:
+            head = pydantic_core.to_json(
+                {"jsonrpc": root.jsonrpc, "id": root.id, "result": {"content": result["content"]}}
+            )
+            is_error = b"true" if result["isError"] else b"false"
+            return b"".join((head[:-2], b',"structuredContent":', structured.encoded, b',"isError":', is_error, b"}}"))
         return pydantic_core.to_json(
-            {"jsonrpc": root.jsonrpc, "id": root.id, "result": root.result, **(root.model_extra or {})}
+            {"jsonrpc": root.jsonrpc, "id": root.id, "result": result, **(root.model_extra or {})}
         )
     return message.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
 

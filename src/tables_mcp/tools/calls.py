@@ -30,6 +30,7 @@ class ToolOutcome:
     payload: Payload
     text: str
     is_error: bool = False
+    encoded: bytes | None = None  # the payload as compact UTF-8 JSON, when it was encoded for the text block
 
 
 async def run_call(
@@ -67,8 +68,9 @@ async def run_call(
         outcome = ToolOutcome(internal.to_payload(), internal.to_text(), is_error=True)
     else:
         # The same compact UTF-8 JSON as json.dumps(ensure_ascii=False, separators=(",", ":")), a third of the time.
-        text = pydantic_core.to_json(payload).decode()
-        outcome = ToolOutcome(payload, DATA_NOTICE + text if spec.returns_data else text)
+        encoded = pydantic_core.to_json(payload)
+        text = encoded.decode()
+        outcome = ToolOutcome(payload, DATA_NOTICE + text if spec.returns_data else text, encoded=encoded)
     if spec is not None and not spec.hints.read_only and audit is not None:
         _audit(audit, spec, _audited_table(spec, bound, args), bound, outcome, client)
     return outcome
