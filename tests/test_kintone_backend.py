@@ -530,6 +530,22 @@ async def test_create_splits_into_100s_and_keeps_input_order(kintone: KintoneBac
     assert [len(r.body["records"]) for r in logged(state, "POST", "records")] == [100, 100, 50]
 
 
+async def test_a_1000_record_create_reads_back_500_at_a_time_what_kintone_stored(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    """10 POSTs of 100 and 2 GETs of 500 (not one GET per POST): Kintone's limit per read, fewer requests against
+    the app's daily quota, and still every record as stored (the record number Kintone gave it, its times)."""
+    table = await tasks_table(kintone)
+    rows = [{"title": f"row {i}", "points": i % 100} for i in range(1000)]
+    records = await kintone.create_records(table, rows)
+    assert [r["fields"]["title"] for r in records] == [row["title"] for row in rows]
+    assert len(logged(state, "POST", "records")) == 10
+    reads = logged(state, "GET", "records")
+    assert len(reads) == 2 and all("limit 500" in read.query["query"] for read in reads)
+    stored = {str(record_id) for record_id in state.apps[1].records}
+    assert len(stored) == 1000 and all(record["created_at"] and record["id"] in stored for record in records)
+
+
 async def test_create_failing_in_the_middle_reports_written_and_unwritten_exactly(
     kintone: KintoneBackend, state: FakeKintone
 ) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from ...errors import ConfigError, ErrorCode, TablesError, not_found, version_conflict
 from ...http import RetryPolicy
@@ -229,29 +230,25 @@ class KintoneBackend:
         self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
     ) -> list[Record]:
         parts = split(encode_rows(table, rows), RECORDS_PER_WRITE)
-        read_back: dict[int, list[Record]] = {}  # by part start
-        read_limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
 
         async def send(part: Part) -> list[str]:
             body = await self._api.send("POST", "records", body={"app": table.id, "records": part.items})
             with shape_check("records"):
                 return [str(record_id) for record_id in body["ids"]]
 
-        async def reread(part: Part) -> None:
-            async with read_limiter:
-                read_back[part.start] = await self._written_records(table, rows, part)
-
         # Kintone's POST answers ids and revisions only, while the result holds the records as stored (computed
-        # fields, defaults, the times): each written part is read back at once, overlapping the POSTs still to go.
+        # fields, defaults, the times): written parts are read back as they add up, overlapping the POSTs to go.
         async with anyio.create_task_group() as reading:
+            read_back = _ReadBack(self, table, rows, reading, lambda part: list(part.results or []))
 
             async def wrote(part: Part) -> None:
-                reading.start_soon(reread, part)
+                read_back.add(part)
                 if progress is not None:
                     await progress.wrote(list(part.results or []))
 
             await run_parts(parts, send, concurrency=self.create_concurrency, on_written=wrote)
-        written = [record for part in parts if part.results for record in read_back[part.start]]
+            read_back.flush()
+        written = [record for part in parts if part.results for record in read_back.records[part.start]]
         if not failed_parts(parts):
             return written
         raise partial_failure(parts, written, len(rows), REQUEST_WORDS)
@@ -262,8 +259,6 @@ class KintoneBackend:
         """Kintone's own upsert: PUT records.json with `upsert: true`, each item naming its record by `updateKey`,
         100 per request (all-or-nothing per request); each answer says INSERT or UPDATE per record."""
         parts = split(encode_upserts(table, key, rows), RECORDS_PER_WRITE)
-        read_back: dict[int, list[Record]] = {}  # by part start
-        read_limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
 
         async def send(part: Part) -> list[tuple[str, str]]:
             # A repeat after a lost answer is harmless: it finds the records the first try created, and updates them.
@@ -271,41 +266,28 @@ class KintoneBackend:
             with shape_check("records"):
                 return [(str(item["id"]), str(item["operation"])) for item in body["records"]]
 
-        async def reread(part: Part) -> None:
-            ids = replace(part, results=[record_id for record_id, _ in part.results or []])
-            async with read_limiter:
-                read_back[part.start] = await self._written_records(table, rows, ids)
+        def ids_of(part: Part) -> list[str]:
+            return [record_id for record_id, _ in part.results or []]
 
-        # As for creates: each written part is read back at once (the answer has ids and revisions only).
+        # As for creates: written parts are read back as they add up (the answer has ids and revisions only).
         async with anyio.create_task_group() as reading:
+            read_back = _ReadBack(self, table, rows, reading, ids_of)
 
             async def wrote(part: Part) -> None:
-                reading.start_soon(reread, part)
+                read_back.add(part)
                 if progress is not None:
-                    await progress.wrote([record_id for record_id, _ in part.results or []])
+                    await progress.wrote(ids_of(part))
 
             await run_parts(parts, send, concurrency=self.create_concurrency, on_written=wrote)
+            read_back.flush()
         created: list[Record] = []
         updated: list[Record] = []
         for part in parts:
-            for record, (_, operation) in zip(read_back.get(part.start, []), part.results or [], strict=True):
+            for record, (_, operation) in zip(read_back.records.get(part.start, []), part.results or [], strict=True):
                 (created if operation == "INSERT" else updated).append(record)
         if failed_parts(parts):
             raise partial_upsert_failure(parts, created, updated, len(rows), REQUEST_WORDS)
         return Upserted(created, updated)
-
-    async def _written_records(self, table: Table, rows: list[dict[str, Any]], part: Part) -> list[Record]:
-        """A written part's records as Kintone now has them (computed fields included), in input order."""
-        ids: list[str] = part.results or []
-        try:
-            found = await self._records_by_id(table, ids)
-        except TablesError as exc:
-            log.warning("Re-reading %d created Kintone records failed: %s", len(ids), exc.message)
-            found = {}
-        return [
-            found.get(record_id) or record_from_input(record_id, rows[part.start + offset])
-            for offset, record_id in enumerate(ids)
-        ]
 
     async def _records_by_id(self, table: Table, ids: list[str]) -> dict[str, Record]:
         if not ids:
@@ -388,3 +370,47 @@ class KintoneBackend:
         raws, _ = await self._api.records_page(table.id, text, ["$id"], first=False)
         with shape_check("records"):
             return [str(raw["$id"]["value"]) for raw in raws]
+
+
+class _ReadBack:
+    """Written parts' records as Kintone now has them (computed fields included), in input order, read up to 500
+    at a time (one records.json GET): the reads of the first parts overlap the writes still to go, and a
+    1,000-record create needs 2 GETs instead of 10. A record the read misses is shown as it was sent."""
+
+    def __init__(
+        self,
+        backend: KintoneBackend,
+        table: Table,
+        rows: list[dict[str, Any]],
+        group: anyio.abc.TaskGroup,
+        ids_of: Callable[[Part], list[str]],
+    ) -> None:
+        self.records: dict[int, list[Record]] = {}  # by part start
+        self._backend, self._table, self._rows, self._group, self._ids_of = backend, table, rows, group, ids_of
+        self._waiting: list[Part] = []
+        self._limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
+
+    def add(self, part: Part) -> None:
+        self._waiting.append(part)
+        if sum(len(waiting.items) for waiting in self._waiting) + RECORDS_PER_WRITE > MAX_PAGE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._waiting:
+            self._group.start_soon(self._read, self._waiting)
+            self._waiting = []
+
+    async def _read(self, parts: list[Part]) -> None:
+        async with self._limiter:
+            try:
+                found = await self._backend._records_by_id(
+                    self._table, [i for part in parts for i in self._ids_of(part)]
+                )
+            except TablesError as exc:
+                log.warning("Re-reading created Kintone records failed: %s", exc.message)
+                found = {}
+        for part in parts:
+            self.records[part.start] = [
+                found.get(record_id) or record_from_input(record_id, self._rows[part.start + offset])
+                for offset, record_id in enumerate(self._ids_of(part))
+            ]
