@@ -12,7 +12,7 @@ variables, and prints side by side:
     `GET /k/v1/record.json` made directly with httpx; p50/p99 each, and the ratios to direct httpx
     (target: adapter in-process <= 1.05x direct httpx)
   * createRecords of 1,000 records through stdio: records/s, and the HTTP requests the fake saw per call
-    (expected: 10 POST records.json of 100 records each, plus the reads that fetch the written records back)
+    (expected: 1 POST bulkRequest.json of 10 writes of 100 records, plus the reads that fetch them back)
   * listRecords with limit 500 through stdio: median latency and requests per call (expected: 1)
   * tools/list size in bytes for the fake's apps, per tool mode
 
@@ -86,9 +86,9 @@ FULL = Plan(
 )
 QUICK = Plan(get_rounds=200, create_calls=2, create_batch=1000, list_calls=5, list_limit=500, tool_modes=("auto",))
 TARGET_ADAPTER_RATIO = 1.05
-TARGET_CREATE_VS_POSTS = 1.3  # the adapter's 1,000-record create over the bare POSTs it needs
+TARGET_CREATE_VS_POSTS = 1.3  # the adapter's 1,000-record create over the bare write it needs (one bulkRequest)
 EXPECTED_PATCH_REQUESTS = 2  # PUT record.json answers only the revision: a GET reads the stored record
-EXPECTED_CREATE_POSTS = 10  # 1,000 records in requests of 100
+EXPECTED_CREATE_POSTS = 1  # 1,000 records: one bulkRequest of 10 writes of 100
 EXPECTED_LIST_REQUESTS = 1
 
 STAGES = ["Lead", "Active", "Churned"]
@@ -164,14 +164,12 @@ class Bench:
         return counts
 
     def post_sizes_since(self, mark: int) -> list[int]:
-        """How many records each POST records.json after `mark` carried."""
+        """How many records each write of each POST bulkRequest.json after `mark` carried."""
         return [
-            len(request.body["records"])
+            len(item["payload"]["records"])
             for request in list(self.domain.state.requests)[mark:]
-            if request.method == "POST"
-            and request.path.endswith("/records.json")
-            and isinstance(request.body, dict)
-            and "records" in request.body
+            if request.method == "POST" and request.path.endswith("/bulkRequest.json")
+            for item in request.body["requests"]
         ]
 
     def request_mark(self) -> int:
@@ -225,12 +223,12 @@ async def bench_stdio(b: Bench) -> list[str]:
             f"createRecords {plan.create_batch}/call over stdio, {plan.create_calls} calls", f"{rate:,.0f} records/s"
         )
         b.record("  per call (median / max)", f"{ms(statistics.median(per_call))} / {ms(max(per_call))}")
-        posts = counts["POST records.json"] / plan.create_calls
+        posts = counts["POST bulkRequest.json"] / plan.create_calls
         sizes = sorted(set(b.post_sizes_since(mark)))
         b.record(
-            "  POST records.json per call",
-            f"{posts:g} (of {', '.join(map(str, sizes))} records each)",
-            f"expected {EXPECTED_CREATE_POSTS} of 100",
+            "  POST bulkRequest.json per call",
+            f"{posts:g} (writes of {', '.join(map(str, sizes))} records)",
+            f"expected {EXPECTED_CREATE_POSTS}, writes of 100",
             posts == EXPECTED_CREATE_POSTS,
             words="as expected",
         )
@@ -321,7 +319,7 @@ async def bench_create_in_process(b: Bench) -> None:
             adapter.append(time.perf_counter() - t0)
     finally:
         await backend.aclose()
-    # The fake's own floor: the same 100-record POSTs, 4 at a time as the adapter sends them, no read-back.
+    # The fake's own floor: the one bulkRequest the adapter needs (10 writes of 100), no read-back.
     wire_batches = [
         [{code: {"value": value} for code, value in record.items()} for record in batch]
         for batch in (
@@ -335,21 +333,20 @@ async def bench_create_in_process(b: Bench) -> None:
     bare: list[float] = []
     headers = {"X-Cybozu-API-Token": token}
     async with httpx.AsyncClient(base_url=b.url, headers=headers, timeout=60) as client:
-        limiter = anyio.CapacityLimiter(4)
-
-        async def post(chunk: list[dict[str, Any]]) -> None:
-            async with limiter:
-                response = await client.post("/k/v1/records.json", json={"app": app, "records": chunk})
-                response.raise_for_status()
-
         for batch in wire_batches:
+            writes = [
+                {"method": "POST", "api": "/k/v1/records.json", "payload": {"app": app, "records": batch[i : i + 100]}}
+                for i in range(0, len(batch), 100)
+            ]
             t0 = time.perf_counter()
-            async with anyio.create_task_group() as group:
-                for start in range(0, len(batch), 100):
-                    group.start_soon(post, batch[start : start + 100])
+            response = await client.post("/k/v1/bulkRequest.json", json={"requests": writes})
+            response.raise_for_status()
             bare.append(time.perf_counter() - t0)
     stdio = b.figures.get("create_call_s")
-    for name, values in (("adapter create_records in-process", adapter), ("bare httpx POSTs, no read-back", bare)):
+    for name, values in (
+        ("adapter create_records in-process", adapter),
+        ("bare httpx bulkRequest, no read-back", bare),
+    ):
         rate = len(values) * plan.create_batch / sum(values)
         b.figures[f"create_{name.split()[0]}_s"] = values
         b.record(
@@ -358,14 +355,14 @@ async def bench_create_in_process(b: Bench) -> None:
         )
     ratio = statistics.median(adapter) / statistics.median(bare)
     b.record(
-        "  ratio adapter / bare POSTs (median)",
+        "  ratio adapter / bare bulkRequest (median)",
         f"{ratio:.2f}x",
         f"<= {TARGET_CREATE_VS_POSTS}x",
         ratio <= TARGET_CREATE_VS_POSTS,
     )
     if stdio:
         b.record(
-            "  per call: stdio / adapter / bare POSTs (median)",
+            "  per call: stdio / adapter / bare bulkRequest (median)",
             " / ".join(ms(statistics.median(v)) for v in (stdio, adapter, bare)),
         )
 

@@ -203,9 +203,12 @@ class Subject:
     async def break_the_next_create(self) -> None:
         """Make the next create fail part-way: on a platform its second write request fails (with the status
         its target names: a create sends its requests one after another, so a failure of the first would
-        leave nothing written); on the embedded store the database refuses the Tasks row after the 100th."""
+        leave nothing written), or its only one where creates are atomic; on the embedded store the database
+        refuses the Tasks row after the 100th."""
         if self.target is not None:
-            self.target.fail_next_write(getattr(self.target, "create_fault_status", 500), after=1)
+            # An atomic create is one write request (Kintone's bulkRequest): that one fails.
+            after = 0 if self.capabilities.atomic_create else 1
+            self.target.fail_next_write(getattr(self.target, "create_fault_status", 500), after=after)
             return
         [tasks] = [t["id"] for t in (await self.agent.ok("listTables"))["tables"] if t["name"] == "Tasks"]
         if isinstance(self.where, Path):

@@ -44,18 +44,21 @@ KINTONE_KEYED_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+WRITE_PATHS = ("/record.json", "/records.json", "/bulkRequest.json")
+
+
 def is_record_write(request: LoggedRequest) -> bool:
     """A request that writes records (a GET sent as POST + method override is a read)."""
     if request.method not in ("POST", "PUT", "DELETE"):
         return False
     if request.headers.get("x-http-method-override", "").upper() == "GET":
         return False
-    return request.path.endswith(("/record.json", "/records.json"))
+    return request.path.endswith(WRITE_PATHS)
 
 
 def is_write_path(method: str, path: str) -> bool:
     """`is_record_write` from the method and path alone (no create sends a long GET as a POST)."""
-    return method in ("POST", "PUT", "DELETE") and path.endswith(("/record.json", "/records.json"))
+    return method in ("POST", "PUT", "DELETE") and path.endswith(WRITE_PATHS)
 
 
 class KintoneTarget(RequestLogReader):

@@ -522,53 +522,67 @@ async def refuses_forged_seek_positions(backend: KintoneBackend, state: FakeKint
 # -- batched creates -------------------------------------------------------------------------------------------
 
 
-async def test_create_splits_into_100s_and_keeps_input_order(kintone: KintoneBackend, state: FakeKintone) -> None:
+def bulk_writes(state: FakeKintone) -> list[list[int]]:
+    """Per bulkRequest sent, the number of records in each of its writes."""
+    return [
+        [len(item["payload"]["records"]) for item in r.body["requests"]] for r in logged(state, "POST", "bulkRequest")
+    ]
+
+
+async def test_create_is_one_bulk_request_of_100s_and_keeps_input_order(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
     table = await tasks_table(kintone)
     rows = [{"title": f"row {i}", "points": i % 100} for i in range(250)]
     records = await kintone.create_records(table, rows)
     assert [r["fields"]["title"] for r in records] == [row["title"] for row in rows]
-    assert [len(r.body["records"]) for r in logged(state, "POST", "records")] == [100, 100, 50]
+    assert bulk_writes(state) == [[100, 100, 50]] and logged(state, "POST", "records") == []
+
+
+async def test_more_than_2000_records_take_one_bulk_request_per_2000(
+    kintone: KintoneBackend, state: FakeKintone
+) -> None:
+    table = await tasks_table(kintone)
+    rows = [{"title": f"row {i}"} for i in range(2150)]
+    records = await kintone.create_records(table, rows)
+    assert [r["fields"]["title"] for r in records] == [row["title"] for row in rows]
+    assert bulk_writes(state) == [[100] * 20, [100, 50]]
+    long_reads = [r for r in logged(state, "POST", "records") if r.headers.get("x-http-method-override") == "GET"]
+    assert len(logged(state, "GET", "records")) + len(long_reads) == 5  # 500 at a time
 
 
 async def test_a_1000_record_create_reads_back_500_at_a_time_what_kintone_stored(
     kintone: KintoneBackend, state: FakeKintone
 ) -> None:
-    """10 POSTs of 100 and 2 GETs of 500 (not one GET per POST): Kintone's limit per read, fewer requests against
-    the app's daily quota, and still every record as stored (the record number Kintone gave it, its times)."""
+    """One bulkRequest of 10 writes of 100 and 2 GETs of 500: 3 requests against the app's daily quota (there were
+    10 POSTs and 10 GETs), and still every record as stored (the record number Kintone gave it, its times)."""
     table = await tasks_table(kintone)
     rows = [{"title": f"row {i}", "points": i % 100} for i in range(1000)]
     records = await kintone.create_records(table, rows)
     assert [r["fields"]["title"] for r in records] == [row["title"] for row in rows]
-    assert len(logged(state, "POST", "records")) == 10
+    assert bulk_writes(state) == [[100] * 10]
     reads = logged(state, "GET", "records")
     assert len(reads) == 2 and all("limit 500" in read.query["query"] for read in reads)
     stored = {str(record_id) for record_id in state.apps[1].records}
     assert len(stored) == 1000 and all(record["created_at"] and record["id"] in stored for record in records)
 
 
-async def test_create_failing_in_the_middle_reports_written_and_unwritten_exactly(
+async def test_create_failing_in_the_middle_writes_nothing_and_names_the_record(
     kintone: KintoneBackend, state: FakeKintone
 ) -> None:
+    """The bulk request is one transaction: the duplicate in its second write rolls all three back, and the error
+    names record 150 of the 250 (Kintone's `records[50]` of that write)."""
     table = await tasks_table(kintone)
     state.add_records(1, [{"title": v("existing"), "code": v("DUP")}])
     rows = [{"title": f"row {i}", "code": f"C{i}"} for i in range(250)]
-    rows[150]["code"] = "DUP"  # unique violation in the second request of 100: a conflict
+    rows[150]["code"] = "DUP"  # unique violation in the second write of 100: a conflict
     error = await raises(kintone.create_records(table, rows))
     assert error.code is ErrorCode.CONFLICT and error.backend_code == "CB_VA01"
-    assert [(fe.record, fe.field) for fe in error.field_errors] == [(150, "code")]
-    assert error.written is not None and error.failed is not None
-    written_titles = [record["fields"]["title"] for record in error.written]
-    assert written_titles == [f"row {i}" for i in [*range(100), *range(200, 250)]]
-    assert all(record["id"] and record["created_at"] for record in error.written)
-    assert [item["index"] for item in error.failed] == list(range(100, 200))
-    bad = error.failed[50]["error"]
-    assert bad["fieldErrors"] == [{"field": "code", "message": "This value already exists in another record.",
-                                   "record": 150}]  # fmt: skip
-    assert "150" in error.failed[0]["error"]["message"] and "unchanged" in error.failed[0]["error"]["message"]
-    assert len(state.apps[1].records) == 1 + 150
-    payload = error.to_payload()
-    assert len(payload["written"]) == 150 and len(payload["failed"]) == 100
-    assert "Wrote 150 of 250" in error.message
+    assert [(fe.record, fe.field, fe.message) for fe in error.field_errors] == [
+        (150, "code", "This value already exists in another record.")
+    ]
+    assert error.written is None and error.failed is None  # one request, all or nothing: a plain error
+    assert len(state.apps[1].records) == 1
 
 
 async def test_create_stops_sending_after_a_systemic_failure(state: FakeKintone, url: str) -> None:
@@ -576,11 +590,11 @@ async def test_create_stops_sending_after_a_systemic_failure(state: FakeKintone,
     await backend.open()
     table = await tasks_table(backend)
     state.clear_log()
-    error = await raises(backend.create_records(table, [{"title": f"r{i}"} for i in range(250)]))
+    error = await raises(backend.create_records(table, [{"title": f"r{i}"} for i in range(2250)]))
     assert error.code is ErrorCode.PERMISSION_DENIED and error.backend_code == "GAIA_NO01"
-    assert len(logged(state, "POST", "records")) == 1
-    assert error.written == [] and error.failed is not None and len(error.failed) == 250
-    assert error.failed[120]["error"]["message"].startswith("Not sent")
+    assert len(logged(state, "POST", "bulkRequest")) == 1, "the second bulk request is not sent"
+    assert error.written == [] and error.failed is not None and len(error.failed) == 2250
+    assert error.failed[2120]["error"]["message"].startswith("Not sent")
     await backend.aclose()
 
 
@@ -600,12 +614,11 @@ async def test_partial_create_through_the_tool_catalogue(kintone: KintoneBackend
     rows = [{"title": f"row {i}", "code": f"C{i}"} for i in range(120)]
     rows[5]["code"] = "DUP"
     outcome = await catalogue.call("createRecords", {"table": "Tasks", "records": rows})
-    assert outcome.is_error
-    assert len(outcome.payload["written"]) == 20
-    assert [item["index"] for item in outcome.payload["failed"]] == list(range(100))
+    assert outcome.is_error and "written" not in outcome.payload  # one bulk request: nothing was written
     assert outcome.payload["error"]["fieldErrors"] == [
         {"field": "code", "message": "This value already exists in another record.", "record": 5}
     ]
+    assert len(state.apps[1].records) == 1
     outcome = await catalogue.call("listRecords", {"table": "Tasks", "filter": {"field": "notes", "op": "eq",
                                                                                  "value": "x"}})  # fmt: skip
     assert outcome.is_error and outcome.payload["error"]["code"] == "invalid_argument"

@@ -130,7 +130,7 @@ async def test_tools_list_shows_a_typed_create_per_app(fake: FakeKintone, url: s
     assert row["properties"]["Due"] == {"type": "string", "format": "date"}
     # Computed and system fields are not writable, so they are not in the create schema.
     assert not {"Double", "Record_number", "Created_by", "Created_datetime", "Process_status"} & set(row["properties"])
-    assert "Not atomic" in (tools["createRecords_Tasks"].description or "")
+    assert "All-or-nothing" in (tools["createRecords_Tasks"].description or "")  # one bulkRequest
 
     [deals_name] = [name for name in creates if name != "createRecords_Tasks"]
     assert deals_name.isascii() and len(deals_name) <= 40
@@ -143,10 +143,12 @@ async def test_tools_list_shows_a_typed_create_per_app(fake: FakeKintone, url: s
 
 
 @pytest.mark.anyio
-async def test_a_create_rejected_part_way_reports_exactly_what_kintone_stored(fake: FakeKintone, url: str) -> None:
+async def test_a_create_kintone_rejects_writes_nothing_and_names_the_record(fake: FakeKintone, url: str) -> None:
+    """250 records are one bulkRequest of three writes, one transaction: the duplicate Code in the second write
+    rolls all three back, and the agent is told which record and why, with nothing to clean up."""
     fake.add_records(1, [{"Title": {"value": "existing"}, "Code": {"value": "DUP"}}])
     rows = [{"Title": f"row {i}", "Code": f"C{i}", "Estimate": i % 10} for i in range(250)]
-    rows[150]["Code"] = "DUP"  # only Kintone knows Code is taken: its request of records 100-199 is refused whole
+    rows[150]["Code"] = "DUP"  # only Kintone knows Code is taken
     async with stdio_session(url) as session:
         fake.clear_log()
         result = await session.call_tool("createRecords_Tasks", {"records": rows})
@@ -157,34 +159,13 @@ async def test_a_create_rejected_part_way_reports_exactly_what_kintone_stored(fa
     assert error["fieldErrors"] == [
         {"field": "Code", "message": "This value already exists in another record.", "record": 150}
     ]
-    assert "Wrote 150 of 250" in error["message"]
-
-    # The adapter sends 100 records per request: exactly three requests, the second one refused.
-    posts = logged(fake, "POST", "records")
-    assert sorted(len(r.body["records"]) for r in posts) == [50, 100, 100]
-    assert sorted(r.status for r in posts) == [200, 200, 400]
-
-    written = payload["written"]
-    expected = [*range(100), *range(200, 250)]
-    assert [record["fields"]["Title"] for record in written] == [f"row {i}" for i in expected]
-    assert [record["fields"]["Code"] for record in written] == [f"C{i}" for i in expected]
-    assert [item["index"] for item in payload["failed"]] == list(range(100, 200))
-    assert payload["failed"][50]["error"]["fieldErrors"] == error["fieldErrors"]
-    assert "150" in payload["failed"][0]["error"]["message"] and "unchanged" in payload["failed"][0]["error"]["message"]
-
-    # What the fake stored is exactly the written list: same ids, same values, nothing else.
-    stored = {record_id: rec for record_id, rec in fake.apps[1].records.items() if rec.values["Code"] != "DUP"}
-    assert sorted(stored) == sorted(int(record["id"]) for record in written)
-    for record in written:
-        values = stored[int(record["id"])].values
-        assert (values["Title"], values["Code"], values["Estimate"]) == (
-            record["fields"]["Title"],
-            record["fields"]["Code"],
-            str(record["fields"]["Estimate"]),
-        )
-        assert record["fields"]["Double"] == 2 * record["fields"]["Estimate"]  # read back: computed fields too
+    assert "written" not in payload and "failed" not in payload
+    [bulk] = logged(fake, "POST", "bulkRequest")
+    assert [len(item["payload"]["records"]) for item in bulk.body["requests"]] == [100, 100, 50]
+    assert bulk.status == 400 and logged(fake, "POST", "records") == []
+    assert [rec.values["Code"] for rec in fake.apps[1].records.values()] == ["DUP"], "nothing else was stored"
     text = result.content[0].text  # type: ignore[union-attr]
-    assert "Written before the failure (150)" in text and "Not written (request indexes): 100, 101" in text
+    assert "record 150" in text or "150" in text
 
 
 @pytest.mark.parametrize(

@@ -268,6 +268,7 @@ class Capabilities:
     upsert: bool = False  # upsertRecords: match records on a unique key column
     upsert_key_types: frozenset[ColumnType] = frozenset()  # the types a unique column needs to be that key
     atomic_create: bool = True
+    atomic_upsert: bool = True  # upsertRecords of max_create_batch records is all or nothing
     max_create_batch: int = 1000
     max_page_size: int = 500
     operators: dict[ColumnType, tuple[str, ...]] = field(default_factory=lambda: dict(OPERATORS_BY_TYPE))

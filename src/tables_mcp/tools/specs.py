@@ -274,7 +274,7 @@ def upsert_records_tool(caps: Capabilities, bind: Binder) -> ToolSpec:
         "upsertRecords",
         "Create or update records by keyField, a unique column (describeTable): a record whose key exists is "
         "patched (unsent columns kept), others are created; a repeat creates nothing. "
-        + atomic_words(caps.atomic_create),
+        + atomic_words(caps.atomic_upsert),
         {"table": TABLE_ARG, "keyField": {"type": "string"}, "records": records},
         ["table", "keyField", "records"],
         PATCH,  # the same call twice leaves the same records

@@ -38,6 +38,10 @@ class KintoneApi:
     def _path(self, endpoint: str) -> str:
         return f"{self._prefix}{endpoint}.json"
 
+    def bulk_item(self, method: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One write of a bulkRequest.json (its `api` is the endpoint's path, guest space included)."""
+        return {"method": method, "api": self._path(endpoint), "payload": payload}
+
     async def send(
         self,
         method: str,

@@ -28,7 +28,7 @@ from ..kit.outcomes import changed_then_read, settle_delete, still_there
 from ..kit.schema_cache import SchemaCache
 from .api import KintoneApi
 from .codec import decode_record, encode_row, encode_rows, encode_upserts, record_from_input
-from .errors import no_record, record_context, shape_check
+from .errors import RECORDS_PER_WRITE, no_record, record_context, shape_check
 from .fields import AppForm, plain_text, table_from_form
 from .paging import MAX_OFFSET, MAX_PAGE, Pager
 from .query import OPERATORS, SORTABLE, id_list, record_key
@@ -36,8 +36,10 @@ from .settings import KintoneSettings
 
 log = logging.getLogger("tables_mcp.backends.kintone")
 
-RECORDS_PER_WRITE = 100  # Kintone's limit for POST/PUT/DELETE records.json
+WRITES_PER_BULK = 20  # bulkRequest.json: at most 20 writes, in one transaction
+RECORDS_PER_BULK = RECORDS_PER_WRITE * WRITES_PER_BULK
 REQUEST_WORDS = "Kintone writes 100 per request, all-or-nothing per request"
+BULK_WORDS = "Kintone writes up to 2,000 records per bulk request, all-or-nothing per bulk request"
 CREATE_CONCURRENCY = 1  # one request after another: Kintone numbers records as it stores them, in input order
 READ_CONCURRENCY = 4
 SCHEMA_CHECK_INTERVAL = 30.0
@@ -49,7 +51,8 @@ CAPABILITIES = Capabilities(
     versions=True,  # $revision
     upsert=True,  # PUT records.json with upsert and updateKey
     upsert_key_types=frozenset({ColumnType.TEXT, ColumnType.NUMBER}),  # unique SINGLE_LINE_TEXT or NUMBER fields
-    atomic_create=False,
+    atomic_create=True,  # max_create_batch records are one bulkRequest: one transaction
+    atomic_upsert=False,  # PUT records.json, 100 per request
     max_create_batch=1000,
     max_page_size=MAX_PAGE,
     operators=dict(OPERATORS),
@@ -229,12 +232,21 @@ class KintoneBackend:
     async def create_records(
         self, table: Table, rows: list[dict[str, Any]], progress: WriteProgress | None = None
     ) -> list[Record]:
-        parts = split(encode_rows(table, rows), RECORDS_PER_WRITE)
+        # One bulkRequest writes up to 20 x 100 records in one transaction: a 1,000-record create is one request.
+        parts = split(encode_rows(table, rows), RECORDS_PER_BULK)
 
         async def send(part: Part) -> list[str]:
-            body = await self._api.send("POST", "records", body={"app": table.id, "records": part.items})
+            if len(part.items) <= RECORDS_PER_WRITE:  # one write: records.json itself
+                body = await self._api.send("POST", "records", body={"app": table.id, "records": part.items})
+                results = [body]
+            else:
+                writes = [
+                    self._api.bulk_item("POST", "records", {"app": table.id, "records": write.items})
+                    for write in split(part.items, RECORDS_PER_WRITE)
+                ]
+                results = (await self._api.send("POST", "bulkRequest", body={"requests": writes}))["results"]
             with shape_check("records"):
-                return [str(record_id) for record_id in body["ids"]]
+                return [str(record_id) for result in results for record_id in result["ids"]]
 
         # Kintone's POST answers ids and revisions only, while the result holds the records as stored (computed
         # fields, defaults, the times): written parts are read back as they add up, overlapping the POSTs to go.
@@ -251,7 +263,7 @@ class KintoneBackend:
         written = [record for part in parts if part.results for record in read_back.records[part.start]]
         if not failed_parts(parts):
             return written
-        raise partial_failure(parts, written, len(rows), REQUEST_WORDS)
+        raise partial_failure(parts, written, len(rows), BULK_WORDS)
 
     async def upsert_records(
         self, table: Table, key: Column, rows: list[dict[str, Any]], progress: WriteProgress | None = None
@@ -373,9 +385,9 @@ class KintoneBackend:
 
 
 class _ReadBack:
-    """Written parts' records as Kintone now has them (computed fields included), in input order, read up to 500
-    at a time (one records.json GET): the reads of the first parts overlap the writes still to go, and a
-    1,000-record create needs 2 GETs instead of 10. A record the read misses is shown as it was sent."""
+    """Written parts' records as Kintone now has them (computed fields included), in input order, read 500 at a
+    time (one records.json GET each, Kintone's limit), the reads of the first parts overlapping the writes still
+    to go: a 1,000-record create needs 2 GETs. A record the read misses is shown as it was sent."""
 
     def __init__(
         self,
@@ -401,14 +413,19 @@ class _ReadBack:
             self._waiting = []
 
     async def _read(self, parts: list[Part]) -> None:
-        async with self._limiter:
-            try:
-                found = await self._backend._records_by_id(
-                    self._table, [i for part in parts for i in self._ids_of(part)]
-                )
-            except TablesError as exc:
-                log.warning("Re-reading created Kintone records failed: %s", exc.message)
-                found = {}
+        ids = [record_id for part in parts for record_id in self._ids_of(part)]
+        found: dict[str, Record] = {}
+
+        async def read(chunk: list[str]) -> None:
+            async with self._limiter:
+                try:
+                    found.update(await self._backend._records_by_id(self._table, chunk))
+                except TablesError as exc:
+                    log.warning("Re-reading created Kintone records failed: %s", exc.message)
+
+        async with anyio.create_task_group() as reads:
+            for start in range(0, len(ids), MAX_PAGE):
+                reads.start_soon(read, ids[start : start + MAX_PAGE])
         for part in parts:
             self.records[part.start] = [
                 found.get(record_id) or record_from_input(record_id, self._rows[part.start + offset])

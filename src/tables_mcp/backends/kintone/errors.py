@@ -17,6 +17,7 @@ from ..kit.error_table import Rule, error_for
 from ..kit.shapes import shape_check as read_answer
 
 DEFAULT_RATE_RETRY = 1.0  # seconds; Kintone's throttling answers carry no Retry-After
+RECORDS_PER_WRITE = 100  # Kintone's limit for POST/PUT/DELETE records.json, and so per write of a bulkRequest
 _AUTH_HINT = (
     "Kintone rejected the configured credentials; ask the user to check KINTONE_API_TOKEN (one token per app, "
     "comma-separated) or KINTONE_USERNAME / KINTONE_PASSWORD."
@@ -66,6 +67,8 @@ _STATUS_HINTS = {ErrorCode.UNAUTHENTICATED: _AUTH_HINT, ErrorCode.PERMISSION_DEN
 def map_kintone_error(failure: ErrorResponse) -> TablesError:
     """A Kintone error body (`code`, `id`, `message`, `errors`) as a TablesError."""
     body = failure.body if isinstance(failure.body, dict) else {}
+    if isinstance(body.get("results"), list) and "code" not in body:
+        return _bulk_error(failure, body["results"])
     code = body.get("code") if isinstance(body.get("code"), str) else None
     message = body.get("message") if isinstance(body.get("message"), str) else None
     if code is None or message is None:
@@ -89,6 +92,20 @@ def map_kintone_error(failure: ErrorResponse) -> TablesError:
     if fallback is ErrorCode.RATE_LIMITED and wait is None:
         wait = DEFAULT_RATE_RETRY
     return replace(error, hint=_STATUS_HINTS.get(fallback), retry_after=wait)
+
+
+def _bulk_error(failure: ErrorResponse, results: list[Any]) -> TablesError:
+    """A failed bulkRequest answers `{"results": [{}, <the failing write's error>, {}...]}` and writes nothing: the
+    failing write's error, its record indexes counted across the whole bulk (each write holds 100 records)."""
+    for index, result in enumerate(results):
+        if isinstance(result, dict) and isinstance(result.get("code"), str):
+            error = map_kintone_error(replace(failure, body=result))
+            shift = index * RECORDS_PER_WRITE
+            field_errors = [
+                replace(fe, record=fe.record + shift) if fe.record is not None else fe for fe in error.field_errors
+            ]
+            return replace(error, field_errors=field_errors)
+    return status_error("Kintone", failure.status, failure.text)
 
 
 _RECORD_PREFIX = re.compile(r"records\[(\d+)\]\.?")
