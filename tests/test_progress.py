@@ -1,7 +1,8 @@
 """Progress notifications and cancellation of long writes, through a real MCP ClientSession.
 
-On Kintone a 1,000-record create is ten requests: the client sees progress per request, and a
+On Kintone a 1,000-record upsert is ten requests: the client sees progress per request, and a
 cancelled call finishes the requests already sent, starts no other, and reports exactly what it wrote.
+A 1,000-record create is one bulkRequest (one transaction): one step of progress.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ TOKEN = "progresstoken0123456789"
 async def kintone_agent(fake_kintone: tuple[FakeKintone, str]) -> AsyncIterator[tuple[Agent, FakeKintone, int]]:
     state, url = fake_kintone
     state.reset()
-    app = state.add_app("Imports", {"title": {"type": "SINGLE_LINE_TEXT", "required": True}})
+    app = state.add_app(
+        "Imports",
+        {"title": {"type": "SINGLE_LINE_TEXT", "required": True}, "key": {"type": "SINGLE_LINE_TEXT", "unique": True}},
+    )
     state.add_token(app, token=TOKEN)
     backend = KintoneBackend(url, api_tokens=[TOKEN], app_ids=[str(app)], create_concurrency=2)
     await backend.open()
@@ -39,7 +43,11 @@ async def kintone_agent(fake_kintone: tuple[FakeKintone, str]) -> AsyncIterator[
 
 
 def rows(count: int) -> list[dict[str, Any]]:
-    return [{"title": f"row {i}"} for i in range(count)]
+    return [{"title": f"row {i}", "key": f"k{i}"} for i in range(count)]
+
+
+def upsert(count: int) -> dict[str, Any]:
+    return {"table": "Imports", "keyField": "key", "records": rows(count)}
 
 
 async def test_progress_per_request_on_kintone(kintone_agent: tuple[Agent, FakeKintone, int]) -> None:
@@ -49,13 +57,18 @@ async def test_progress_per_request_on_kintone(kintone_agent: tuple[Agent, FakeK
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
         seen.append((done, total, message))
 
-    result = await agent.session.call_tool(
-        "createRecords_Imports", {"records": rows(1000)}, progress_callback=on_progress
-    )
+    result = await agent.session.call_tool("upsertRecords", upsert(1000), progress_callback=on_progress)
     assert not result.isError
     assert [done for done, _, _ in seen] == [100.0 * n for n in range(1, 11)]
     assert all(total == 1000 for _, total, _ in seen)
     assert seen[-1][2] == "1000 of 1000 records written"
+    seen.clear()
+    result = await agent.session.call_tool(
+        "createRecords_Imports",
+        {"records": [{"title": f"new {i}"} for i in range(1000)]},
+        progress_callback=on_progress,
+    )
+    assert not result.isError and [done for done, _, _ in seen] == [1000.0], "one bulkRequest: one step"
 
 
 async def test_progress_on_the_embedded_store(tasks: Agent) -> None:
@@ -82,11 +95,7 @@ async def test_cancelled_batch_reports_exactly_what_was_written(kintone_agent: t
 
     async def create() -> None:
         try:
-            outcome.append(
-                await agent.session.call_tool(
-                    "createRecords_Imports", {"records": rows(1000)}, progress_callback=on_progress
-                )
-            )
+            outcome.append(await agent.session.call_tool("upsertRecords", upsert(1000), progress_callback=on_progress))
         except McpError as exc:
             outcome.append(exc)
 
