@@ -1,9 +1,9 @@
-"""The MCP server: the only module that touches MCP SDK types.
+"""The MCP server (with session.py, stdio.py and transports.py, the only modules that touch MCP SDK types).
 
 It serves the catalogue's tool specs as MCP tools, runs calls through the catalogue with our own
-validation (`validate_input=False`), returns failures as `isError` results with structured
-content, serves each exposed table's schema as a resource, and tells clients when the tool and
-resource lists change.
+validation, returns failures as `isError` results with structured content, serves each exposed
+table's schema as a resource, and tells clients when the tool and resource lists change. Each
+request runs in its own task with one answer (`TablesServer.run`, on session.py's receive loop).
 """
 
 from __future__ import annotations
