@@ -11,16 +11,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
 import mcp.types as types
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
 from mcp.shared.message import SessionMessage
 
 from tables_mcp.backends.store import open_store
-from tables_mcp.server import build_server
+from tables_mcp.server import _hooks, build_server
 from tables_mcp.tools import Catalogue, ToolOptions
 
 pytestmark = pytest.mark.anyio
@@ -130,3 +133,22 @@ async def test_a_cancellation_while_the_answer_is_being_written_adds_no_second_a
         first = await wire.next_message()
         assert first["id"] == 9 and "result" in first
         assert await wire.next_message() == {"jsonrpc": "2.0", "id": 10, "result": {}}
+
+
+async def test_notifications_to_a_client_that_went_away_are_dropped_not_raised() -> None:
+    """A write still running when its client's session ends (the soak's dropped connections) reports what it
+    wrote as a log message and progress: to a closed stream those are dropped, and the call ends as it would."""
+    to_server, server_reads = anyio.create_memory_object_stream[SessionMessage](1)
+    server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](1)
+    options = InitializationOptions(server_name="t", server_version="1", capabilities=types.ServerCapabilities())
+    session = ServerSession(server_reads, server_writes, options)
+    await from_server.aclose()  # the client is gone: nothing reads what the server sends
+    context = SimpleNamespace(session=session, meta=types.RequestParams.Meta(progressToken="p1"), request_id=3)
+    hooks = _hooks(context)
+    assert hooks.log is not None and hooks.progress is not None
+    await hooks.log("info", {"event": "cancelled", "writtenIds": ["1"]})
+    await hooks.progress(1, 2, "1 of 2 records written")
+    gone = SessionMessage(types.JSONRPCMessage(types.JSONRPCNotification(jsonrpc="2.0", method="x")))
+    with pytest.raises(anyio.BrokenResourceError):  # what the hooks caught
+        await server_writes.send(gone)
+    await to_server.aclose()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -384,18 +384,30 @@ def _hooks(context: Any) -> CallHooks:
 
     async def progress(done: int, total: int, message: str) -> None:
         assert token is not None
-        await session.send_progress_notification(token, done, total, message, related_request_id=context.request_id)
+        with _unless_the_client_is_gone("progress"):
+            await session.send_progress_notification(token, done, total, message, related_request_id=context.request_id)
 
     async def log_message(level: str, data: dict[str, Any]) -> None:
-        await session.send_log_message(
-            cast(types.LoggingLevel, level), data, logger="tables-mcp", related_request_id=context.request_id
-        )
+        with _unless_the_client_is_gone("log message"):
+            await session.send_log_message(
+                cast(types.LoggingLevel, level), data, logger="tables-mcp", related_request_id=context.request_id
+            )
 
     return CallHooks(
         progress=progress if token is not None else None,
         log=log_message,
         confirm=_confirmer(session, context.request_id) if _can_ask_the_user(session) else None,
     )
+
+
+@contextmanager
+def _unless_the_client_is_gone(what: str) -> Iterator[None]:
+    """A notification to a client whose session has ended (it went away mid-call) is dropped: the call goes on
+    and ends as it would, its writes in the audit log, instead of failing on a notification nobody can read."""
+    try:
+        yield
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        log.debug("%s not sent: the client's session has ended", what)
 
 
 # What the user fills in to confirm: one checkbox, as the specification's form elicitation allows.
