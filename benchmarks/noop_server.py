@@ -23,8 +23,13 @@ NOOP_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False
 
 
 class NoopArguments:
-    table = None
-    record_ids: tuple[str, ...] = ()
+    """What an audit line would name: nothing (the tool only reads)."""
+
+    def audited_table(self) -> str | None:
+        return None
+
+    def audited_ids(self) -> list[str]:
+        return []
 
 
 async def _nothing(hooks: CallHooks) -> Payload:
@@ -37,7 +42,7 @@ def noop_spec() -> ToolSpec:
         description="Does nothing (benchmark only).",
         input_schema=NOOP_SCHEMA,
         hints=READ,
-        bind=lambda arguments: BoundCall(NoopArguments(), _nothing),  # type: ignore[arg-type]
+        bind=lambda arguments: BoundCall(NoopArguments(), _nothing),
         validator=ArgumentValidator(NOOP_SCHEMA),
     )
 

@@ -257,9 +257,7 @@ class TablesServer(Server[Any, Any]):
             return result
         except McpError as exc:
             return exc.error
-        except anyio.get_cancelled_exc_class():
-            raise
-        except Exception:
+        except Exception:  # cancellation is not an Exception: it goes on to _respond
             if raise_exceptions:
                 raise
             log.exception("%s failed", type(request).__name__)

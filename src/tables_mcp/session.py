@@ -134,16 +134,17 @@ class DispatchingSession(ServerSession):
 
     async def _receive_notification(self, notification: types.JSONRPCNotification) -> None:
         try:
-            root = types.ClientNotification.model_validate(
+            validated = types.ClientNotification.model_validate(
                 notification.model_dump(by_alias=True, mode="json", exclude_none=True)
-            ).root
+            )
+            root = validated.root
             if isinstance(root, types.CancelledNotification):
                 cancelled = root.params.requestId
                 responder = self._in_flight.get(cancelled) if cancelled is not None else None
                 if responder is not None and not responder._completed:  # an answer on its way is the answer
                     await responder.cancel()
                 return
-            await self._received_notification(types.ClientNotification(root))
+            await self._received_notification(validated)
             self._notify(root)
         except Exception as exc:  # a notification has no answer: a bad one is only worth a line in the log
             log.warning("notification %s ignored: %s", notification.method[:80], exc)

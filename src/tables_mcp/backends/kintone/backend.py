@@ -66,6 +66,8 @@ CAPABILITIES = Capabilities(
         "Writing a SUBTABLE column replaces all of its rows.",
     ),
 )
+# createRecords is atomic only while one call fits one bulkRequest.
+assert CAPABILITIES.max_create_batch <= RECORDS_PER_BULK
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,9 @@ class KintoneBackend:
                     self._api.bulk_item("POST", "records", {"app": table.id, "records": write.items})
                     for write in split(part.items, RECORDS_PER_WRITE)
                 ]
-                results = (await self._api.send("POST", "bulkRequest", body={"requests": writes}))["results"]
+                answer = await self._api.send("POST", "bulkRequest", body={"requests": writes})
+                with shape_check("bulkRequest"):
+                    results = answer["results"]
             with shape_check("records"):
                 return [str(record_id) for result in results for record_id in result["ids"]]
 
@@ -404,7 +408,7 @@ class _ReadBack:
 
     def add(self, part: Part) -> None:
         self._waiting.append(part)
-        if sum(len(waiting.items) for waiting in self._waiting) + RECORDS_PER_WRITE > MAX_PAGE:
+        if sum(len(waiting.items) for waiting in self._waiting) >= MAX_PAGE:
             self.flush()
 
     def flush(self) -> None:
