@@ -16,6 +16,10 @@ by the server, by this client and by everything else on the machine, and a consi
 phase: every acknowledged write is in the store exactly once, nothing unacknowledged was written, every
 patched record holds the value of its last acknowledged patch.
 
+With `--client raw` the clients are `raw_client.RawHttpSession`s (httpx and json, nothing else) instead of the
+SDK's ClientSession, whose CPU per call is about the server's: with both in this process on 2 cores, the SDK
+client alone caps the figure, and the raw one shows what the server can serve.
+
 With `--replicas` the two phases are N clients against one and against two stateless server processes sharing
 one PostgreSQL database (TABLES_MCP_TEST_PG_DSN, else a private server as tests/pg.py starts one), the clients
 spread over the processes round-robin, and the consistency check reads through one of them.
@@ -24,7 +28,7 @@ No asserts on timings. The exit status is non-zero only when a consistency check
 rate_limited/unavailable was answered, or a phase crashed.
 
     .venv/bin/python benchmarks/bench_http.py [--quick] [--clients N] [--seconds D] [--max-concurrency M]
-                                             [--transport http|sse] [--stateless] [--replicas]
+                                             [--transport http|sse] [--stateless] [--replicas] [--client sdk|raw]
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS)]  # the repo root (for tests/) and this folder
 
 from bench_local import load_average, pct, pick_tool, progress, source_revision  # noqa: E402
+from raw_client import RawHttpSession  # noqa: E402
 from tests.http_server import RunningServer, command, start_server  # noqa: E402
 from tests.pg import PG_DSN_ENV, PgServer, create_schema, find_bin_dir, with_schema  # noqa: E402
 
@@ -123,7 +128,7 @@ class Tools:
     list: tuple[str, dict[str, Any]]
 
 
-async def client_loop(session: ClientSession, tools: Tools, number: int, phase: Phase) -> None:
+async def client_loop(session: ClientSession | RawHttpSession, tools: Tools, number: int, phase: Phase) -> None:
     rng = random.Random(number)
     mine: list[str] = []
     serial = 0
@@ -232,7 +237,7 @@ async def run_phase(workdir: Path, clients: int, seconds: float, args: argparse.
                 lambda: start_server(db, *extra, transport=args.transport, env=env)
             )
             running.append(started)
-        await drive_phase(phase, running, t_setup)
+        await drive_phase(phase, running, t_setup, args.client == "raw")
     finally:
         for server in running:
             code, stderr = await anyio.to_thread.run_sync(server.stop)
@@ -241,7 +246,7 @@ async def run_phase(workdir: Path, clients: int, seconds: float, args: argparse.
     return phase
 
 
-async def drive_phase(phase: Phase, running: list[RunningServer], t_setup: float) -> None:
+async def drive_phase(phase: Phase, running: list[RunningServer], t_setup: float, raw: bool) -> None:
     """Create the table through the first server, release the clients (spread round-robin), check the store."""
     clients, seconds, server = phase.clients, phase.seconds, running[0]
     async with server.session() as session:
@@ -256,9 +261,14 @@ async def drive_phase(phase: Phase, running: list[RunningServer], t_setup: float
     go = anyio.Event()
     cpu: CpuMeter | None = None
 
+    def session_of(server: RunningServer) -> Any:
+        if raw:
+            return RawHttpSession.open(f"{server.url}/mcp", server.headers)
+        return server.session()
+
     async def one_client(number: int) -> None:
         nonlocal ready, cpu
-        async with running[number % len(running)].session() as session:
+        async with session_of(running[number % len(running)]) as session:
             ready += 1
             if ready == clients:
                 all_ready.set()
@@ -432,11 +442,12 @@ def header(args: argparse.Namespace, elapsed: float, load_at_start: str) -> list
     mode = "stateless" if args.stateless else ("stateful" if args.transport == "http" else "SSE")
     store = "one PostgreSQL database (a fresh schema per phase)" if args.pg_dsn else "SQLite"
     limit = args.max_concurrency or "default (16)"
+    client = "the MCP SDK's ClientSession" if args.client == "sdk" else "raw (httpx and json only)"
     return [
         f"tables-mcp HTTP benchmark ({'quick' if args.quick else 'full'} run, {elapsed:.1f} s)",
         f"Python {platform.python_version()}, {versions}, {os.cpu_count()} CPU(s), {platform.platform()}",
         f"server: {' '.join(command())} --transport {args.transport} on 127.0.0.1, bearer token, {mode},"
-        f" --max-concurrency {limit}; fresh servers and store per phase; store: {store}",
+        f" --max-concurrency {limit}; fresh servers and store per phase; store: {store}; client: {client}",
         f"load average at start {load_at_start}, at end {load_average()}",
         "mix: 50% createRecords (1-5 records), 20% patchRecord, 15% getRecord, 15% listRecords (contains, limit 20);"
         " latency = answered calls without an error, as this client saw them",
@@ -490,6 +501,12 @@ def main() -> None:
     parser.add_argument("--stateless", action="store_true", help="streamable HTTP without server sessions")
     parser.add_argument(
         "--replicas", action="store_true", help="N clients on 1, then 2 stateless servers sharing one PostgreSQL"
+    )
+    parser.add_argument(
+        "--client",
+        choices=["sdk", "raw"],
+        default="sdk",
+        help="sdk: the MCP SDK's ClientSession (default); raw: httpx and json only (raw_client.py), to see the server",
     )
     parser.add_argument("--quick", action="store_true", help="10 clients, 5 s (smoke test)")
     args = parser.parse_args()

@@ -5,6 +5,9 @@ that does nothing else (one `json.dumps` per request, one `json.loads` per answe
 CPU on a call as the server does (validating every answer into pydantic models, a worker thread per stdio read
 and write); MCP clients in Node (Claude Desktop, Claude Code, the Inspector) spend far less. These figures
 show what the server itself costs, so the two together separate the server's share from the client's.
+
+`RawHttpSession` is the same over streamable HTTP, for `bench_http.py --client raw`: one httpx connection per
+client, one `json.dumps` per request, the answer read from its JSON body or the last event of its SSE stream.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+import httpx
 
 
 class RawStdioClient:
@@ -132,3 +139,74 @@ def server_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class TextBlock:
+    text: str
+
+
+@dataclass
+class RawToolResult:
+    """The three attributes of the SDK's CallToolResult that the benchmarks read."""
+
+    isError: bool  # the SDK's names
+    structuredContent: dict[str, Any] | None
+    content: list[TextBlock] = field(default_factory=list)
+
+
+class RawHttpSession:
+    """One MCP session over streamable HTTP, with nothing but httpx and json."""
+
+    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        self._http = http
+        self._headers = headers
+        self._next_id = 0
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, headers: dict[str, str]) -> AsyncIterator[RawHttpSession]:
+        """Initialize at `url` (the /mcp endpoint); DELETE the session at the end, as the SDK's client does."""
+        base = {**headers, "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            session = cls(http, base)
+            client = {"name": "raw", "version": "1"}
+            params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
+            opened = await session._post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
+            session._headers = {**base, "mcp-protocol-version": "2025-06-18"}
+            if "mcp-session-id" in opened.headers:
+                session._headers["mcp-session-id"] = opened.headers["mcp-session-id"]
+            await session._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            try:
+                yield session
+            finally:
+                if "mcp-session-id" in session._headers:
+                    await http.delete("", headers=session._headers)
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> RawToolResult:
+        self._next_id += 1
+        message = {"jsonrpc": "2.0", "id": self._next_id, "method": "tools/call"}
+        message["params"] = {"name": name, "arguments": arguments}
+        answer = _answer_of(await self._post(message))
+        if "error" in answer:
+            raise RuntimeError(f"{name}: {answer['error']}")
+        result = answer["result"]
+        texts = [TextBlock(block.get("text", "")) for block in result.get("content", [])]
+        return RawToolResult(bool(result.get("isError")), result.get("structuredContent"), texts)
+
+    async def _post(self, message: dict[str, Any]) -> httpx.Response:
+        response = await self._http.post("", content=json.dumps(message), headers=self._headers)
+        if response.status_code >= 400:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+        return response
+
+
+def _answer_of(response: httpx.Response) -> dict[str, Any]:
+    if response.headers.get("content-type", "").startswith("application/json"):
+        answer: dict[str, Any] = response.json()
+        return answer
+    events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    if not events:
+        raise RuntimeError(f"an answer without a message: {response.text[:300]}")
+    last: dict[str, Any] = json.loads(events[-1])
+    return last

@@ -232,11 +232,12 @@ async def test_cancellations_over_streamable_http(tmp_path: Path) -> None:
 
             async def post(message: dict[str, Any]) -> None:
                 async with http.stream("POST", url, headers=session, json=message) as response:
+                    if response.headers.get("content-type", "").startswith("application/json"):
+                        tally.take(json.loads(await response.aread()))
+                        return
                     async for line in response.aiter_lines():
                         if line.startswith("data: "):
                             tally.take(json.loads(line[6:]))
-                    if response.headers.get("content-type", "").startswith("application/json"):
-                        tally.take(json.loads(await response.aread()))
 
             await post(
                 {

@@ -247,13 +247,21 @@ async def test_a_request_in_flight_at_sigterm_gets_its_answer(
         if transport == "sse":
             answer = await session.streamed_answer(7)
         else:
-            events = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: {")]
-            answer = events[-1] if events else None
+            answer = answer_in_raw_response(raw)
         assert answer is not None and answer["id"] == 7, raw[:600]
         # Answered: the call ran, or was refused as retryable because the server is shutting down.
         assert answer["result"]["structuredContent"] in ({"tables": []},) or answer["result"]["isError"]
     code, stderr = await anyio.to_thread.run_sync(server.stop)
     assert code == 0 and "Traceback" not in stderr, (code, stderr[-3000:])
+
+
+def answer_in_raw_response(raw: bytes) -> Any:
+    """The JSON-RPC answer in one raw HTTP/1.1 response: its JSON body, or the last event of its SSE stream."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if b"content-type: application/json" in head.lower():
+        return json.loads(body) if body else None
+    events = [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: {")]
+    return events[-1] if events else None
 
 
 def read_until_closed(sock: socket.socket) -> bytes:

@@ -1,10 +1,11 @@
-"""What stands between the network and the SDK's HTTP transports: hostile bodies, slow clients, shutdown.
+"""What stands between the network and the MCP endpoints: hostile bodies, slow clients, shutdown.
 
-- `McpPostGuard` reads every POST to an MCP endpoint before the SDK does, within the body limit and an
+- `McpPostGuard` reads every POST to an MCP endpoint before the endpoint does, within the body limit and an
   idle timeout, and answers what the SDK would answer badly (an empty 200, a 500 with a traceback, a
   plain-text 413) as JSON-RPC, with the same checks and codes as the stdio transport (`stdio.check_line`):
   -32700 for bytes that are not UTF-8 JSON, -32600 for a batch or a non-message, -32601 for a method MCP
-  does not define, -32602 for a string holding a lone surrogate. Bodies that pass go on to the SDK as sent.
+  does not define, -32602 for a string holding a lone surrogate. Bodies that pass go on as sent, and the
+  message they carry, parsed and validated, goes with them in the scope (`CHECKED_MESSAGE`).
 - `PendingAnswers` counts the requests whose answer has not left yet, so that a shutdown waits for
   answers rather than for handlers.
 - `guarded_h11_protocol` is uvicorn's h11 protocol with a deadline for request headers (uvicorn has none:
@@ -23,11 +24,15 @@ from typing import Any
 import anyio
 import h11
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.shared.message import SessionMessage
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .stdio import INVALID_REQUEST, PARSE_ERROR, check_line
+
+# The scope key under which a POST's checked message goes on (streamable_http reads it instead of parsing again).
+CHECKED_MESSAGE = "tables_mcp.checked_message"
 
 # What a rejected request with an id is also told on its session's stream (legacy SSE clients read
 # their answers there, not from the POST's response): (session id, request id, error object).
@@ -69,18 +74,19 @@ class Rejection:
         return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def reject(body: bytes) -> Rejection | None:
-    """What a POST body is answered instead of being handed to the SDK; None when it may go on."""
+def check_body(body: bytes) -> tuple[SessionMessage | None, Rejection | None]:
+    """The message a POST body carries, or what it is answered instead of being handed on."""
     if not body.strip():
-        return Rejection(400, [_error(None, PARSE_ERROR, "Parse error: the body is empty; send one JSON-RPC message.")])
-    _message, answer = check_line(body)
+        empty = _error(None, PARSE_ERROR, "Parse error: the body is empty; send one JSON-RPC message.")
+        return None, Rejection(400, [empty])
+    message, answer = check_line(body)
     if answer is None:
-        return None
+        return message, None
     answers = [json.loads(line) for line in answer.splitlines() if line.strip()]
     # No request to answer (bytes that do not parse, not a message): 400. A request that is answered
     # with an error (unknown method, unusable params) is a JSON-RPC answer like any other: 200.
     unusable = any(a["error"]["code"] in (PARSE_ERROR, INVALID_REQUEST) for a in answers)
-    return Rejection(400 if unusable else 200, answers)
+    return None, Rejection(400 if unusable else 200, answers)
 
 
 def _error(request_id: int | str | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
@@ -139,9 +145,9 @@ class McpPostGuard:
         except _BodyRefused as exc:
             await _send_json(send, exc.rejection)
             return
-        rejection = reject(body)
+        message, rejection = check_body(body)
         if rejection is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app({**scope, CHECKED_MESSAGE: message}, _replay(body, receive), send)
             return
         await self._tell_stream(scope, rejection)
         await _send_json(send, rejection)

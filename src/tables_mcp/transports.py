@@ -1,7 +1,8 @@
 """Network transports: streamable HTTP (`/mcp`) and legacy SSE (`/sse` + `/messages/`) on one app.
 
-Built only from the MCP SDK's own transports, its bearer-token middleware and its DNS-rebinding
-protection; this module adds what a shared server needs around them: a static-token verifier with
+Streamable HTTP is ours (streamable_http.py, on session.py's loop); legacy SSE is the MCP SDK's transport.
+Both sit behind the SDK's bearer-token middleware and DNS-rebinding protection; this module adds what a
+shared server needs around them: a static-token verifier with
 constant-time comparison, `/healthz`, the guard of http_guard in front of each POST endpoint (JSON-RPC
 answers to bodies the SDK cannot take, the body limit, timeouts for slow clients, a connection cap), and
 a shutdown that refuses new calls and waits until every request received has its answer on the way out.
@@ -16,7 +17,7 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,6 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.sse import SseServerTransport
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.message import SessionMessage
 from sse_starlette.sse import AppStatus
@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .http_guard import McpPostGuard, PendingAnswers, guarded_h11_protocol
 from .server import CallGate, build_server, initialization_options
+from .streamable_http import StreamableHttpEndpoint
 from .tools import Catalogue
 
 log = logging.getLogger("tables_mcp.transports")
@@ -94,15 +95,6 @@ class _AsgiEndpoint:
         await self.app(scope, receive, send)
 
 
-class _QuietClosedStreams(logging.Filter):
-    """The SDK logs a traceback at ERROR each time a client ends a session (its GET stream closes);
-    that is normal operation, and at 50 clients it buries real errors."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, anyio.ClosedResourceError)
-
-
 def _security(options: HttpOptions) -> TransportSecuritySettings:
     """DNS-rebinding protection: only the Host names and browser Origins we expect."""
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *options.allowed_hosts]
@@ -115,18 +107,13 @@ def _security(options: HttpOptions) -> TransportSecuritySettings:
 def build_http_app(
     catalogue: Catalogue, gate: CallGate, options: HttpOptions, pending: PendingAnswers | None = None
 ) -> Starlette:
-    logging.getLogger("mcp.server.streamable_http").addFilter(_QuietClosedStreams())
     server = build_server(catalogue, gate)
     security = _security(options)
     pending = pending or PendingAnswers()
     # The SDK's own limit (4 MiB by default) is set to ours, which the guard applies first with a JSON-RPC answer.
     limit = options.max_body_bytes
-    manager = StreamableHTTPSessionManager(
-        app=server,
-        stateless=options.stateless,
-        security_settings=security,
-        max_request_body_size=limit,
-        session_idle_timeout=options.session_idle_timeout,
+    endpoint = StreamableHttpEndpoint(
+        server, stateless=options.stateless, security=security, idle_timeout=options.session_idle_timeout
     )
     sse = SseServerTransport("/messages/", security_settings=security, max_request_body_size=limit)
     sse_sessions: set[_SseSession] = set()
@@ -150,9 +137,6 @@ def build_http_app(
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await stream.send(SessionMessage(types.JSONRPCMessage(answer)))
 
-    async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        await manager.handle_request(scope, receive, send)
-
     async def healthz(request: Request) -> JSONResponse:
         status = "draining" if gate.draining else "ok"
         return JSONResponse(
@@ -173,7 +157,7 @@ def build_http_app(
 
     routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
     if options.transport == "http":
-        routes.append(Route("/mcp", endpoint=guard(mcp_endpoint), methods=["GET", "POST", "DELETE"]))
+        routes.append(Route("/mcp", endpoint=guard(endpoint), methods=["GET", "POST", "DELETE"]))
     else:
         routes += [
             Route("/sse", endpoint=guard(sse_endpoint), methods=["GET"]),
@@ -188,10 +172,12 @@ def build_http_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with manager.run():
+        async with endpoint.run():
             yield
 
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.close_streams = endpoint.close_streams
+    return app
 
 
 @dataclass(eq=False)
@@ -271,15 +257,18 @@ class _DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-async def _close_streams_after_answers(server: uvicorn.Server, pending: PendingAnswers, grace: float) -> None:
-    """sse-starlette ends every streamed response (the POST answers of streamable HTTP too) once told to
-    exit; that waits until each request received has its answer on the way out (or the grace is over).
+async def _close_streams_after_answers(
+    server: uvicorn.Server, pending: PendingAnswers, grace: float, close_streams: Callable[[], None]
+) -> None:
+    """Once each request received has its answer on the way out (or the grace is over), the streams that
+    would stay open end: sse-starlette's (legacy SSE), once told to exit, and the GET streams of /mcp.
     Waiting for the calls in the gate was not enough: a request still sending its body, or queued before
     the gate, or whose answer was still being written, lost its answer (an empty 200)."""
     while not server.should_exit:
         await anyio.sleep(0.1)
     await pending.wait_until_answered(grace)
     AppStatus.should_exit = True
+    close_streams()
 
 
 async def serve_http(catalogue: Catalogue, gate: CallGate, options: HttpOptions) -> None:
@@ -308,6 +297,6 @@ async def serve_http(catalogue: Catalogue, gate: CallGate, options: HttpOptions)
         "/mcp" if options.transport == "http" else "/sse",
     )
     async with anyio.create_task_group() as group:
-        group.start_soon(_close_streams_after_answers, server, pending, options.shutdown_grace)
+        group.start_soon(_close_streams_after_answers, server, pending, options.shutdown_grace, app.state.close_streams)
         await server.serve()
         group.cancel_scope.cancel()
