@@ -158,8 +158,9 @@ class RawToolResult:
 class RawHttpSession:
     """One MCP session over streamable HTTP, with nothing but httpx and json."""
 
-    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    def __init__(self, http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self._http = http
+        self._url = url
         self._headers = headers
         self._next_id = 0
 
@@ -168,8 +169,8 @@ class RawHttpSession:
     async def open(cls, url: str, headers: dict[str, str]) -> AsyncIterator[RawHttpSession]:
         """Initialize at `url` (the /mcp endpoint); DELETE the session at the end, as the SDK's client does."""
         base = {**headers, "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            session = cls(http, base)
+        async with httpx.AsyncClient(timeout=60) as http:
+            session = cls(http, url, base)
             client = {"name": "raw", "version": "1"}
             params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
             opened = await session._post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
@@ -181,7 +182,7 @@ class RawHttpSession:
                 yield session
             finally:
                 if "mcp-session-id" in session._headers:
-                    await http.delete("", headers=session._headers)
+                    await http.delete(url, headers=session._headers)
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> RawToolResult:
         self._next_id += 1
@@ -195,8 +196,8 @@ class RawHttpSession:
         return RawToolResult(bool(result.get("isError")), result.get("structuredContent"), texts)
 
     async def _post(self, message: dict[str, Any]) -> httpx.Response:
-        response = await self._http.post("", content=json.dumps(message), headers=self._headers)
-        if response.status_code >= 400:
+        response = await self._http.post(self._url, content=json.dumps(message), headers=self._headers)
+        if response.status_code not in (200, 202):
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
         return response
 

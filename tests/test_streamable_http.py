@@ -34,7 +34,9 @@ def initialize(capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
 
 
-def call(request_id: int, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def call(
+    request_id: int | str, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
     params: dict[str, Any] = {"name": name, "arguments": arguments}
     if meta:
         params["_meta"] = meta
@@ -157,6 +159,7 @@ async def test_an_idle_session_ends_unless_its_stream_is_open(tmp_path: Path) ->
 
 
 async def test_stateless_mode_answers_each_post_on_its_own(tmp_path: Path) -> None:
+    """No session ids, GET and DELETE refused; clients' requests with the same id at once each get their own answer."""
     with running(tmp_path / "t.db", "--stateless", token=None) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             opened = await http.post("/mcp", headers=ACCEPT, json=initialize())
@@ -170,6 +173,34 @@ async def test_stateless_mode_answers_each_post_on_its_own(tmp_path: Path) -> No
             assert note.status_code == 202
             assert (await http.get("/mcp", headers=headers)).status_code == 405
             assert (await http.delete("/mcp", headers=headers)).status_code == 405
+
+            columns = [{"name": "A", "type": "TEXT"}]
+            await http.post("/mcp", headers=headers, json=call(1, "createTable", {"name": "S", "columns": columns}))
+            answers: dict[str, Any] = {}
+
+            async def create(value: str) -> None:  # every client calls its request 7
+                created = await http.post(
+                    "/mcp", headers=headers, json=call(7, "createRecords", {"table": "S", "records": [{"A": value}]})
+                )
+                answers[value] = created.json()
+
+            async with anyio.create_task_group() as group:
+                for n in range(20):
+                    group.start_soon(create, f"v{n}")
+            assert len(answers) == 20
+            for value, answer in answers.items():
+                assert answer["id"] == 7 and answer["result"]["structuredContent"]["records"][0]["fields"] == {
+                    "A": value
+                }
+
+            meta = {"progressToken": 99}
+            streamed = await http.post(
+                "/mcp", headers=headers, json=call("x", "createRecords", {"table": "S", "records": [{"A": "p"}]}, meta)
+            )
+            *notes, answer = messages_of(streamed)
+            assert (
+                notes[-1]["params"]["progressToken"] == 99 and answer["id"] == "x" and not answer["result"]["isError"]
+            )
 
 
 async def test_a_question_rides_its_calls_stream_and_its_answer_comes_back_by_post(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The MCP server (with session.py, stdio.py and transports.py, the only modules that touch MCP SDK types).
+"""The MCP server (with session.py, stdio.py, streamable_http.py and transports.py, the modules that touch SDK types).
 
 It serves the catalogue's tool specs as MCP tools, runs calls through the catalogue with our own
 validation, returns failures as `isError` results with structured content, serves each exposed

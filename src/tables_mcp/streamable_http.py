@@ -16,14 +16,19 @@ the session's write stream (`_Outbox`) hands each message to the POST waiting fo
 The HTTP contract is the SDK's: POST needs `Accept` with both application/json and text/event-stream (406);
 a request without `mcp-session-id` must be initialize (400); an unknown or ended session is 404; an
 unsupported `mcp-protocol-version` is 400; one GET stream per session (409); DELETE ends the session; a
-session with no request in flight and no open stream for `idle_timeout` seconds is ended. In stateless
-mode every POST has a session of its own, ended once it is answered, and GET and DELETE are 405.
+session with no request in flight and no open stream for `idle_timeout` seconds is ended.
+
+In stateless mode GET and DELETE are 405, and the requests of every client go through one session that
+keeps no client's state: each is given an id of the session's own on the way in (clients' ids collide) and
+its own back on the way out. An initialize has a session of its own (its capabilities must reach no other
+client's calls). The SDK made a session per POST, which cost each request 2 ms of CPU.
 The POST (its Content-Type, Host and Origin, its body) has been checked by http_guard already, which
 leaves the message in the scope.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import uuid
@@ -150,6 +155,8 @@ class StreamableHttpEndpoint:
         self._security = TransportSecurityMiddleware(security)
         self._idle_timeout = None if stateless else idle_timeout
         self._sessions: dict[str, _Session] = {}
+        self._shared: _Session | None = None  # stateless mode: every request but initialize
+        self._wire_ids = itertools.count(1)
         self._group: TaskGroup | None = None
 
     @asynccontextmanager
@@ -196,13 +203,13 @@ class StreamableHttpEndpoint:
         root = message.message.root
         is_request = isinstance(root, types.JSONRPCRequest)
         if isinstance(root, types.JSONRPCRequest) and root.method == "initialize" and SESSION_HEADER not in headers:
-            session = self._open(None if self._stateless else uuid.uuid4().hex)
+            session = self._open(None if self._stateless else uuid.uuid4().hex)  # stateless: its own, ended after
         else:
             _check_version(headers)
             if self._stateless and not is_request:
                 await _send_bytes(send, 202, b"", [])  # nothing in a stateless session waits for it
                 return
-            session = self._open(None) if self._stateless else self._find(headers)
+            session = self._shared_session() if self._stateless else self._find(headers)
         try:
             metadata = ServerMessageMetadata(request_context=Request(scope))
             if is_request:
@@ -211,19 +218,23 @@ class StreamableHttpEndpoint:
                 await _deliver(session, SessionMessage(message.message, metadata=metadata))
                 await _send_bytes(send, 202, b"", session.headers)
         finally:
-            if self._stateless:
+            if self._stateless and session is not self._shared:
                 self._end(session)
 
     async def _answer(
         self, session: _Session, message: types.JSONRPCMessage, metadata: ServerMessageMetadata, send: Send
     ) -> None:
         request_id = message.root.id  # type: ignore[union-attr]
-        if request_id in session.outbox.waiting:
+        wire_id = request_id
+        if session is self._shared:
+            wire_id = next(self._wire_ids)
+            message = types.JSONRPCMessage(message.root.model_copy(update={"id": wire_id}))
+        elif request_id in session.outbox.waiting:
             answer = _jsonrpc_error(request_id, types.INVALID_REQUEST, "A request with this id is being answered.")
             await _send_bytes(send, 409, answer, [_JSON_TYPE, *session.headers])
             return
         channel, replies = anyio.create_memory_object_stream[SessionMessage](math.inf)
-        session.outbox.waiting[request_id] = channel
+        session.outbox.waiting[wire_id] = channel
         session.start_using()
         try:
             await _deliver(session, SessionMessage(message, metadata=metadata))
@@ -234,11 +245,11 @@ class StreamableHttpEndpoint:
                 await _send_bytes(send, 200, answer, [_JSON_TYPE, *session.headers])
                 return
             if _is_answer(first):
-                await _send_bytes(send, 200, encode_message(first.message), [_JSON_TYPE, *session.headers])
+                await _send_bytes(send, 200, _encode(first, request_id), [_JSON_TYPE, *session.headers])
             else:
-                await _stream_until_answered(send, first, replies, session.headers)
+                await _stream_until_answered(send, first, replies, session.headers, request_id)
         finally:
-            session.outbox.waiting.pop(request_id, None)
+            session.outbox.waiting.pop(wire_id, None)
             channel.close()
             replies.close()
             session.stop_using()
@@ -292,6 +303,11 @@ class StreamableHttpEndpoint:
             raise _Refused(404, "Session not found")
         return session
 
+    def _shared_session(self) -> _Session:
+        if self._shared is None:
+            self._shared = self._open(None)
+        return self._shared
+
     def _open(self, session_id: str | None) -> _Session:
         if self._group is None:
             raise RuntimeError("the endpoint is not running: enter run() first")
@@ -316,6 +332,8 @@ class StreamableHttpEndpoint:
             log.exception("session %s failed", session.id)
         finally:
             self._forget(session)
+            if self._shared is session:
+                self._shared = None
 
     async def _end_when_idle(self, session: _Session, idle: anyio.CancelScope) -> None:
         with idle:
@@ -344,8 +362,16 @@ def _is_answer(item: SessionMessage) -> bool:
     return isinstance(item.message.root, types.JSONRPCResponse | types.JSONRPCError)
 
 
-def _event(item: SessionMessage) -> bytes:
-    return b"event: message\ndata: " + encode_message(item.message) + b"\n\n"
+def _encode(item: SessionMessage, request_id: types.RequestId) -> bytes:
+    """An answer carries the id its client gave the request (the shared stateless session gave it another)."""
+    root = item.message.root
+    if isinstance(root, types.JSONRPCResponse | types.JSONRPCError) and root.id != request_id:
+        return encode_message(types.JSONRPCMessage(root.model_copy(update={"id": request_id})))
+    return encode_message(item.message)
+
+
+def _event(encoded: bytes) -> bytes:
+    return b"event: message\ndata: " + encoded + b"\n\n"
 
 
 async def _stream_until_answered(
@@ -353,11 +379,12 @@ async def _stream_until_answered(
     first: SessionMessage,
     replies: MemoryObjectReceiveStream[SessionMessage],
     headers: list[tuple[bytes, bytes]],
+    request_id: types.RequestId,
 ) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
     item = first
     while True:
-        await send({"type": "http.response.body", "body": _event(item), "more_body": True})
+        await send({"type": "http.response.body", "body": _event(_encode(item, request_id)), "more_body": True})
         if _is_answer(item):
             break
         try:
@@ -376,7 +403,7 @@ async def _relay(send: Send, messages: MemoryObjectReceiveStream[SessionMessage]
                 item = await messages.receive()
             except anyio.EndOfStream:
                 return
-        body = _event(item) if item is not None else b": keepalive\n\n"
+        body = _event(encode_message(item.message)) if item is not None else b": keepalive\n\n"
         await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
