@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .http_guard import McpPostGuard, PendingAnswers, guarded_h11_protocol
+from .http_guard import McpPostGuard, PendingAnswers, guarded_http_protocol
 from .server import CallGate, build_server, initialization_options
 from .streamable_http import StreamableHttpEndpoint
 from .tools import Catalogue
@@ -281,7 +281,7 @@ async def serve_http(catalogue: Catalogue, gate: CallGate, options: HttpOptions)
         log_level="warning",
         timeout_graceful_shutdown=int(options.shutdown_grace) + 2,
         lifespan="on",
-        http=guarded_h11_protocol(options.header_timeout, options.max_connections),
+        http=guarded_http_protocol(options.header_timeout, options.max_connections),
     )
     server = _DrainingServer(config, gate)
     AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
