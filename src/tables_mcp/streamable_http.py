@@ -3,7 +3,7 @@ straight back to that POST.
 
 The SDK's transport (its session manager over `StreamableHTTPServerTransport`) made two memory streams per
 POST, routed every outgoing message through a router task, and streamed each answer through sse-starlette,
-which runs a task group of four per response: a ping cost the server 2.8 ms of CPU, against 0.9 here. Here
+which runs a task group of four per response: a ping cost the server 2.2-2.7 ms of CPU, against 0.75 here. Here
 the session's write stream (`_Outbox`) hands each message to the POST waiting for it, and:
 
 - a request is answered with a JSON body when its answer is the first thing the session sends for it, and
