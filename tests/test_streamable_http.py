@@ -114,7 +114,8 @@ async def test_what_a_session_refuses_and_how(tmp_path: Path) -> None:
             assert unknown.status_code == 404
             anonymous = await session.http.post("/mcp", headers=ACCEPT, json=ping)
             assert anonymous.status_code == 400 and "Missing session ID" in anonymous.json()["error"]["message"]
-            assert (await session.http.put("/mcp", headers=session.headers)).status_code == 405
+            put = await session.http.put("/mcp", headers=session.headers)
+            assert put.status_code == 405 and put.headers["allow"] == "GET, POST, DELETE" and put.json()["error"]
 
             no_sse = {**session.headers, "Accept": "application/json"}
             assert (await session.http.get("/mcp", headers=no_sse)).status_code == 406

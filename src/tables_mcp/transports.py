@@ -157,7 +157,7 @@ def build_http_app(
 
     routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
     if options.transport == "http":
-        routes.append(Route("/mcp", endpoint=guard(endpoint), methods=["GET", "POST", "DELETE"]))
+        routes.append(Route("/mcp", endpoint=guard(endpoint)))  # every method: the endpoint answers 405 itself
     else:
         routes += [
             Route("/sse", endpoint=guard(sse_endpoint), methods=["GET"]),
