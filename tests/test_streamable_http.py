@@ -8,6 +8,7 @@ stateless mode answer as the SDK's transport did, with the same statuses.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ import anyio
 import httpx
 import pytest
 
-from .http_server import RunningServer, running
+from .http_server import RunningServer, running, start_server
 
 pytestmark = pytest.mark.anyio
 
@@ -236,3 +237,20 @@ async def next_message(lines: AsyncIterator[str]) -> dict[str, Any]:
                 message: dict[str, Any] = json.loads(line[6:])
                 return message
     raise AssertionError("the stream ended without another message")
+
+
+async def test_sigterm_ends_open_get_streams_and_the_server_exits_at_once(tmp_path: Path) -> None:
+    """A client's GET stream stays open for as long as the client likes; at SIGTERM the server ends it (after
+    every answer has left) instead of waiting out uvicorn's graceful-shutdown timeout."""
+    server = start_server(tmp_path / "t.db", token=None)
+    async with session_of(server) as session:
+        async with session.http.stream("GET", "/mcp", headers=session.headers) as stream:
+            assert stream.status_code == 200
+            started = anyio.current_time()
+            server.process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(5):
+                async for _ in stream.aiter_lines():
+                    pass
+            code, stderr = await anyio.to_thread.run_sync(server.stop)
+    assert code == 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert anyio.current_time() - started < 5
