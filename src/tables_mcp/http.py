@@ -37,6 +37,7 @@ httpx exceptions are never chained onto the errors we raise (their text can hold
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -277,16 +278,18 @@ class HttpClient:
         return replace(error, message=message, may_have_applied=True, hint=_CHECK_FIRST)
 
     async def _attempt(self, call: _Call) -> Any:
-        async with self._limiter:
+        await self._take_slot()
+        try:
             if self._rate is not None:
                 await self._rate.acquire()
+            timeout = self.settings.retry.attempt_timeout
             try:
-                with anyio.fail_after(self.settings.retry.attempt_timeout):
+                # A cancel scope costs a trip round the event loop's timers even with no deadline: only when needed.
+                with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
                     response = await self._client.request(
                         call.method, call.path, params=call.params, json=call.json_body, headers=call.headers
                     )
             except TimeoutError:
-                timeout = self.settings.retry.attempt_timeout
                 raise self._transport_failure(httpx.ReadTimeout(f"no complete answer in {timeout:g} s"), call) from None
             except httpx.HTTPError as exc:
                 raise self._transport_failure(exc, call) from None
@@ -298,7 +301,16 @@ class HttpClient:
                 raise TablesError(
                     ErrorCode.BACKEND_ERROR, f"Internal error talking to {self.name} ({detail})."
                 ) from None
+        finally:
+            self._limiter.release()
         return self._handle(response, call)
+
+    async def _take_slot(self) -> None:
+        """A free slot is taken at once; `async with` on the limiter always yields to the event loop first."""
+        try:
+            self._limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._limiter.acquire()
 
     def _handle(self, response: httpx.Response, call: _Call) -> Any:
         status = response.status_code
