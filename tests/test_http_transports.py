@@ -90,6 +90,13 @@ async def test_authentication_and_rebinding_protection(tmp_path: Path) -> None:
             assert origin.status_code == 403
             host = await http.post(f"{server.url}/mcp", json=body, headers={**auth, "Host": "evil.example"})
             assert host.status_code == 421
+            for method in ("GET", "DELETE"):  # checked before the session is looked up
+                foreign = await http.request(
+                    method, f"{server.url}/mcp", headers={**auth, "Origin": "http://evil.example"}
+                )
+                assert foreign.status_code == 403, method
+                unauthenticated = await http.request(method, f"{server.url}/mcp", headers=accept)
+                assert unauthenticated.status_code == 401, method
             health = await http.get(f"{server.url}/healthz")
             assert health.json()["status"] == "ok"
         async with server.session() as session:
