@@ -105,15 +105,17 @@ class _Outbox(ObjectSendStream[SessionMessage]):
 @dataclass(eq=False)
 class _Session:
     id: str | None
-    inbox: MemoryObjectSendStream[SessionMessage | Exception]
+    inbox: MemoryObjectSendStream[SessionMessage]
     idle_timeout: float | None
     outbox: _Outbox = field(default_factory=_Outbox)
     busy: int = 0  # POSTs being answered and GET streams open: while any is, the session does not expire
-    idle: anyio.CancelScope | None = None
+    idle: anyio.CancelScope | None = field(init=False, default=None)
+    headers: list[tuple[bytes, bytes]] = field(init=False)  # what every answer of the session carries
 
     def __post_init__(self) -> None:
         if self.idle_timeout is not None:
             self.idle = anyio.CancelScope(deadline=anyio.current_time() + self.idle_timeout)
+        self.headers = [(SESSION_HEADER.encode(), self.id.encode())] if self.id else []
 
     def start_using(self) -> None:
         self.busy += 1
@@ -122,12 +124,8 @@ class _Session:
 
     def stop_using(self) -> None:
         self.busy -= 1
-        if not self.busy and self.idle is not None and self.idle_timeout is not None:
-            self.idle.deadline = anyio.current_time() + self.idle_timeout
-
-    @property
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return [(SESSION_HEADER.encode(), self.id.encode())] if self.id else []
+        if not self.busy and self.idle is not None:
+            self.idle.deadline = anyio.current_time() + (self.idle_timeout or 0.0)
 
 
 class _Refused(Exception):
@@ -215,7 +213,7 @@ class StreamableHttpEndpoint:
             if is_request:
                 await self._answer(session, message.message, metadata, send)
             else:
-                await _deliver(session, SessionMessage(message.message, metadata=metadata))
+                _deliver(session, SessionMessage(message.message, metadata=metadata))
                 await _send_bytes(send, 202, b"", session.headers)
         finally:
             if self._stateless and session is not self._shared:
@@ -237,7 +235,7 @@ class StreamableHttpEndpoint:
         session.outbox.waiting[wire_id] = channel
         session.start_using()
         try:
-            await _deliver(session, SessionMessage(message, metadata=metadata))
+            _deliver(session, SessionMessage(message, metadata=metadata))
             try:
                 first = await replies.receive()
             except anyio.EndOfStream:
@@ -311,16 +309,14 @@ class StreamableHttpEndpoint:
     def _open(self, session_id: str | None) -> _Session:
         if self._group is None:
             raise RuntimeError("the endpoint is not running: enter run() first")
-        inbox, messages = anyio.create_memory_object_stream[SessionMessage | Exception](math.inf)
+        inbox, messages = anyio.create_memory_object_stream[SessionMessage](math.inf)
         session = _Session(session_id, inbox, self._idle_timeout)
         if session_id is not None:
             self._sessions[session_id] = session
         self._group.start_soon(self._run_session, session, messages)
         return session
 
-    async def _run_session(
-        self, session: _Session, messages: MemoryObjectReceiveStream[SessionMessage | Exception]
-    ) -> None:
+    async def _run_session(self, session: _Session, messages: MemoryObjectReceiveStream[SessionMessage]) -> None:
         try:
             async with anyio.create_task_group() as group:
                 if session.idle is not None:
@@ -351,7 +347,7 @@ class StreamableHttpEndpoint:
             del self._sessions[session.id]
 
 
-async def _deliver(session: _Session, message: SessionMessage) -> None:
+def _deliver(session: _Session, message: SessionMessage) -> None:
     try:
         session.inbox.send_nowait(message)
     except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -447,4 +443,4 @@ async def _send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["KEEPALIVE_SECONDS", "SESSION_HEADER", "StreamableHttpEndpoint"]
+__all__ = ["StreamableHttpEndpoint"]

@@ -110,7 +110,8 @@ def build_http_app(
     server = build_server(catalogue, gate)
     security = _security(options)
     pending = pending or PendingAnswers()
-    # The SDK's own limit (4 MiB by default) is set to ours, which the guard applies first with a JSON-RPC answer.
+    # The SDK's SSE transport has a body limit of its own (4 MiB by default): set to ours, which the guard applies
+    # first with a JSON-RPC answer.
     limit = options.max_body_bytes
     endpoint = StreamableHttpEndpoint(
         server, stateless=options.stateless, security=security, idle_timeout=options.session_idle_timeout
