@@ -42,22 +42,15 @@ if [ -x "$work/node_modules/.bin/node" ]; then node_bin="$work/node_modules/.bin
 conformance=("$node_bin" "$work/node_modules/@modelcontextprotocol/conformance/dist/index.js")
 echo "MCP conformance suite $suite_version on Node $("$node_bin" --version)"
 
-# The scenario list; asked twice if the first answer lacks one the doc names (a cut-short listing seen once in CI).
-list_scenarios() {
-  local listing
-  listing=$("${conformance[@]}" list --server) || { echo "conformance list --server failed" >&2; return 1; }
-  mapfile -t scenarios < <(printf '%s\n' "$listing" | sed -n 's/^  - \([a-z0-9-]*\).*/\1/p')
-}
-all_listed() {
-  for name in "${!not_applicable[@]}"; do
-    printf '%s\n' "${scenarios[@]}" | grep -qx -- "$name" || return 1
-  done
-}
-list_scenarios
-all_listed || { sleep 2; list_scenarios; }
+# The scenario list, as a set. (Not `printf | grep -q` under pipefail: grep quits at its first match, printf can
+# then die of SIGPIPE, and the pipeline fails although the name is there. That race failed two CI runs.)
+listing=$("${conformance[@]}" list --server) || { echo "conformance list --server failed" >&2; exit 1; }
+mapfile -t scenarios < <(printf '%s\n' "$listing" | sed -n 's/^  - \([a-z0-9-]*\).*/\1/p')
 [ "${#scenarios[@]}" -gt 0 ] || { echo "the conformance suite listed no server scenarios" >&2; exit 1; }
+declare -A listed=()
+for name in "${scenarios[@]}"; do listed[$name]=1; done
 for name in "${!not_applicable[@]}"; do
-  if ! printf '%s\n' "${scenarios[@]}" | grep -qx -- "$name"; then
+  if [ -z "${listed[$name]+set}" ]; then
     echo "$skipped_doc lists '$name', which conformance $suite_version does not have" >&2
     exit 1
   fi
