@@ -23,7 +23,9 @@ from mcp.server.session import ServerSession
 from mcp.shared.message import SessionMessage
 
 from tables_mcp.backends.store import open_store
-from tables_mcp.server import _hooks, build_server
+from tables_mcp.backends.base import Backend
+from tables_mcp.model import ListQuery
+from tables_mcp.server import CallGate, CallLimits, _hooks, build_server
 from tables_mcp.tools import Catalogue, ToolOptions
 
 pytestmark = pytest.mark.anyio
@@ -70,12 +72,14 @@ class Wire:
 
 
 @asynccontextmanager
-async def served(tmp_path: Path, answers_buffered: int = 16) -> AsyncIterator[Wire]:
-    backend = open_store(str(tmp_path / "session.db"))
+async def served(
+    tmp_path: Path, answers_buffered: int = 16, gate: CallGate | None = None, backend: Backend | None = None
+) -> AsyncIterator[Wire]:
+    backend = backend or open_store(str(tmp_path / "session.db"))
     await backend.open()
     catalogue = Catalogue(backend, ToolOptions())
     await catalogue.refresh(force=True)
-    server = build_server(catalogue)
+    server = build_server(catalogue, gate)
     to_server, server_reads = anyio.create_memory_object_stream[SessionMessage](16)
     server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](answers_buffered)
     try:
@@ -152,3 +156,107 @@ async def test_notifications_to_a_client_that_went_away_are_dropped_not_raised()
     with pytest.raises(anyio.BrokenResourceError):  # what the hooks caught
         await server_writes.send(gone)
     await to_server.aclose()
+
+
+class Stalling:
+    """The store, with reads and writes that stall where a slow platform would (the test says how)."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = open_store(str(path))
+        self.started = anyio.Event()
+        self.read_cancelled = False
+        self.write_finished = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def get_record(self, table: Any, record_id: str) -> Any:
+        self.started.set()
+        try:
+            await anyio.sleep(30)
+        except anyio.get_cancelled_exc_class():
+            self.read_cancelled = True
+            raise
+        return await self.store.get_record(table, record_id)
+
+    async def create_records(self, table: Any, rows: Any, progress: Any) -> Any:
+        self.started.set()
+        with anyio.CancelScope(shield=True):  # as the store shields a write that started
+            await anyio.sleep(0.3)
+            records = await self.store.create_records(table, rows, progress)
+        self.write_finished = True
+        return records
+
+
+async def _make_table(wire: Wire) -> str:
+    columns = [{"name": "A", "type": "TEXT"}]
+    made = await wire.request(1, "tools/call", {"name": "createTable", "arguments": {"name": "T", "columns": columns}})
+    table: str = made["result"]["structuredContent"]["table"]["id"]
+    return table
+
+
+async def test_a_read_past_the_request_timeout_is_a_retryable_unavailable_error(tmp_path: Path) -> None:
+    stalling = Stalling(tmp_path / "slow.db")
+    gate = CallGate(CallLimits(read_timeout=0.2))
+    async with served(tmp_path, gate=gate, backend=stalling) as wire:  # type: ignore[arg-type]
+        await wire.initialize()
+        table = await _make_table(wire)
+        answer = await wire.request(
+            2, "tools/call", {"name": "getRecord", "arguments": {"table": table, "recordId": "1"}}
+        )
+        result = answer["result"]
+        assert result["isError"] is True
+        error = result["structuredContent"]["error"]
+        assert error["code"] == "unavailable" and error["retryAfter"] == 1.0
+        assert "getRecord took longer than 0.2 s" in error["message"]
+        assert stalling.read_cancelled
+        assert (await wire.request(3, "ping"))["result"] == {}  # the session goes on
+        assert gate.in_flight == 0
+
+
+async def test_the_end_of_a_session_cancels_a_running_read(tmp_path: Path) -> None:
+    stalling = Stalling(tmp_path / "slow.db")
+    with anyio.fail_after(10):
+        async with served(tmp_path, backend=stalling) as wire:  # type: ignore[arg-type]
+            await wire.initialize()
+            table = await _make_table(wire)
+            arguments = {"table": table, "recordId": "1"}
+            await wire.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "tools/call",
+                    "params": {"name": "getRecord", "arguments": arguments},
+                }
+            )
+            await stalling.started.wait()
+    assert stalling.read_cancelled
+
+
+async def test_the_end_of_a_session_lets_a_write_that_started_finish(tmp_path: Path) -> None:
+    """The client goes away mid-write: the shielded write still commits (and the session waits for it), as the
+    tool contract promises; an abandoned half-write would leave records no answer or audit line names."""
+    stalling = Stalling(tmp_path / "slow.db")
+    with anyio.fail_after(10):
+        async with served(tmp_path, backend=stalling) as wire:  # type: ignore[arg-type]
+            await wire.initialize()
+            table = await _make_table(wire)
+            arguments = {"table": table, "records": [{"A": "kept"}]}
+            await wire.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "tools/call",
+                    "params": {"name": "createRecords", "arguments": arguments},
+                }
+            )
+            await stalling.started.wait()
+        assert stalling.write_finished
+    check = open_store(str(tmp_path / "slow.db"))
+    await check.open()
+    try:
+        tables = await check.list_tables()
+        page = await check.list_records(tables[0], ListQuery())
+        assert [record["fields"]["A"] for record in page.records] == ["kept"]
+    finally:
+        await check.aclose()
