@@ -22,8 +22,8 @@ from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.shared.message import SessionMessage
 
-from tables_mcp.backends.store import open_store
 from tables_mcp.backends.base import Backend
+from tables_mcp.backends.store import open_store
 from tables_mcp.model import ListQuery
 from tables_mcp.server import CallGate, CallLimits, _hooks, build_server
 from tables_mcp.tools import Catalogue, ToolOptions

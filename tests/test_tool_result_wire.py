@@ -1,4 +1,5 @@
-"""A tool result's wire dict, assembled by `ToolResult` instead of walked by pydantic, is the one pydantic gives."""
+"""A tool result's wire dict, assembled by `tool_answer` instead of dumped by pydantic, is the one pydantic gives,
+and the line the stdio writer makes of it (the payload's JSON spliced in) is the line pydantic writes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import mcp.types as types
 import pydantic_core
 import pytest
 
-from tables_mcp.server import ToolResult
+from tables_mcp.server import tool_answer
 from tables_mcp.stdio import EncodedJSON, encode_message
+from tables_mcp.tools import ToolOutcome
 
 SDK_DUMP: dict[str, Any] = {"by_alias": True, "mode": "json", "exclude_none": True}
 PAYLOADS = [
@@ -22,24 +24,27 @@ PAYLOADS = [
 ]
 
 
+def sdk_wire(outcome: ToolOutcome) -> dict[str, Any]:
+    """What the SDK sends for the same result: pydantic's dump of the CallToolResult."""
+    result = types.CallToolResult(
+        content=[types.TextContent(type="text", text=outcome.text)],
+        structuredContent=outcome.payload,
+        isError=outcome.is_error,
+    )
+    dumped: dict[str, Any] = types.ServerResult(result).model_dump(**SDK_DUMP)
+    return dumped
+
+
 @pytest.mark.parametrize("payload", PAYLOADS)
 @pytest.mark.parametrize("is_error", [False, True])
-def test_the_assembled_dict_is_the_one_pydantic_dumps(payload: dict[str, Any], is_error: bool) -> None:
-    result = types.CallToolResult(
-        content=[types.TextContent(type="text", text="{}")], structuredContent=payload, isError=is_error
-    )
-    dumped = ToolResult(result).model_dump(**SDK_DUMP)
-    expected = types.ServerResult(result).model_dump(**SDK_DUMP)
-    assert dumped == expected and list(dumped) == list(expected)
-
-
-def test_other_dumps_and_other_results_go_the_usual_way() -> None:
-    annotated = types.CallToolResult(
-        content=[types.TextContent(type="text", text="x", annotations=types.Annotations(priority=0.5))]
-    )
-    assert ToolResult(annotated).model_dump(**SDK_DUMP) == types.ServerResult(annotated).model_dump(**SDK_DUMP)
-    plain = types.CallToolResult(content=[types.TextContent(type="text", text="x")], structuredContent={"a": None})
-    assert ToolResult(plain).model_dump() == types.ServerResult(plain).model_dump()
+@pytest.mark.parametrize("encoded", [False, True])
+def test_the_assembled_dict_is_the_one_pydantic_dumps(payload: dict[str, Any], is_error: bool, encoded: bool) -> None:
+    json_bytes = pydantic_core.to_json(payload) if encoded else None
+    outcome = ToolOutcome(payload, "data:\n{}", is_error=is_error, encoded=json_bytes)
+    wire = tool_answer(outcome).wire
+    expected = sdk_wire(outcome)
+    assert wire == expected and list(wire) == list(expected)
+    assert (type(wire["structuredContent"]) is EncodedJSON) is encoded
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -47,18 +52,10 @@ def test_other_dumps_and_other_results_go_the_usual_way() -> None:
 def test_the_stdio_line_splices_the_payload_json_to_the_bytes_pydantic_writes(
     payload: dict[str, Any], is_error: bool
 ) -> None:
-    """What the SDK does with the dict (a JSONRPCResponse around it) and what our stdio writer makes of it: the
-    payload's own JSON is spliced in (no second encoding of its records), and the line is the usual one."""
+    """What our session does with the dict (a JSONRPCResponse around it) and what our stdio writer makes of it:
+    the payload's own JSON is spliced in (no second encoding of its records), and the line is the usual one."""
     encoded = pydantic_core.to_json(payload)
-    result = ToolResult(
-        types.CallToolResult(
-            content=[types.TextContent(type="text", text="data:\n" + encoded.decode())],
-            structuredContent=payload,
-            isError=is_error,
-        )
-    )
-    result._encoded = encoded
-    wire = result.model_dump(**SDK_DUMP)
+    wire = tool_answer(ToolOutcome(payload, "data:\n" + encoded.decode(), is_error=is_error, encoded=encoded)).wire
     response = types.JSONRPCMessage(types.JSONRPCResponse(jsonrpc="2.0", id=7, result=wire))
     assert type(response.root.result["structuredContent"]) is EncodedJSON  # it survives the SDK's model
     line = encode_message(response)
