@@ -99,7 +99,7 @@ class _RequestByMethod:
         data: dict[str, Any] = {"method": request.method}
         if request.params is not None:
             data["params"] = request.params  # the client's own JSON: nothing to dump first, as the SDK does
-        return types.ClientRequest.model_construct(request_type.model_validate(data))  # type: ignore[arg-type]
+        return types.ClientRequest(request_type.model_validate(data))  # type: ignore[arg-type]
 
 
 REQUEST_BY_METHOD = _RequestByMethod()

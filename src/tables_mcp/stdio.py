@@ -89,6 +89,11 @@ def check_line(line: bytes) -> tuple[SessionMessage | None, bytes | None]:
         except UnicodeEncodeError:
             return None, _error(request_id, INVALID_PARAMS, "Invalid params: a string holds a lone UTF-16 surrogate.")
     try:
+        if request_id is not None and isinstance(method, str):  # a request: its own type, not the union's search
+            try:
+                return SessionMessage(types.JSONRPCMessage(types.JSONRPCRequest.model_validate(parsed))), None
+            except ValueError:
+                pass  # the union says what else it may be
         return SessionMessage(types.JSONRPCMessage.model_validate(parsed)), None
     except ValueError:
         return None, _error(request_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message.")
