@@ -162,6 +162,9 @@ class _Retry(Exception):
         return f"_Retry({self.error.code.value}: {self.error.message!r})"
 
 
+_NO_TIME_LEFT = 1e-6  # the retry budget spent by the first attempt: stamina then stops at the first failure
+
+
 def _retry_hook(exc: Exception) -> bool | float:
     if isinstance(exc, _Retry):
         return exc.wait if exc.wait is not None else True
@@ -250,17 +253,24 @@ class HttpClient:
         deadline = anyio.current_time() + policy.budget
         call = _Call(method, path, params, json_body, dict(headers or {}), repeatable, deadline)
         try:
+            try:
+                return await self._attempt(call)
+            except _Retry as first:
+                failed = first
+            # stamina's retry loop costs a request ~50 us to set up, so only a retry pays for it: the loop starts
+            # with the first attempt's failure replayed, and schedules the backoff (or Retry-After) as it would.
             async for attempt in stamina.retry_context(
                 on=_retry_hook,
                 attempts=policy.attempts,
-                timeout=policy.budget,
+                timeout=max(call.deadline - anyio.current_time(), _NO_TIME_LEFT),
                 wait_initial=policy.wait_initial,
                 wait_max=policy.wait_max,
                 wait_jitter=policy.wait_jitter,
             ):
                 with attempt:
-                    if attempt.num > 1:
-                        log.info("%s: retrying %s %s (attempt %d)", self.name, method, self.redact(path), attempt.num)
+                    if attempt.num == 1:
+                        raise failed
+                    log.info("%s: retrying %s %s (attempt %d)", self.name, method, self.redact(path), attempt.num)
                     return await self._attempt(call)
         except _Retry as exc:
             raise self._final(exc.error, call) from None
