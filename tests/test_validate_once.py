@@ -35,9 +35,11 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = ArgumentValidator.check
 
-    def counted(self: ArgumentValidator, instance: Any, summary: str = "Invalid arguments") -> None:
+    def counted(
+        self: ArgumentValidator, instance: Any, summary: str = "Invalid arguments", *, text_checked: bool = False
+    ) -> None:
         seen.append(summary)
-        real(self, instance, summary)
+        real(self, instance, summary, text_checked=text_checked)
 
     monkeypatch.setattr(ArgumentValidator, "check", counted)
     return seen
@@ -60,3 +62,16 @@ async def test_per_table_create_error_unchanged(catalogue: Catalogue) -> None:
     outcome = await catalogue.call("createRecords_Tasks", {"records": [{"Status": "Nope"}]})
     assert outcome.is_error
     assert outcome.payload["error"]["message"].startswith("Invalid arguments for createRecords_Tasks: 2 problem(s).")
+
+
+async def test_a_lone_surrogate_in_a_generic_create_is_named_once_by_the_arguments_check(
+    catalogue: Catalogue, checks: list[str]
+) -> None:
+    """The records' strings are scanned with the call's arguments; the table's own check does not scan them
+    again, and a lone surrogate is still refused, naming the record and field, before anything is written."""
+    table = catalogue.tables[0].name
+    outcome = await catalogue.call("createRecords", {"table": table, "records": [{"Title": "a\ud800"}]})
+    assert outcome.is_error
+    assert checks == ["Invalid arguments for createRecords"]
+    problems = outcome.payload["error"]["fieldErrors"]
+    assert [(p["record"], p["field"]) for p in problems] == [(0, "Title")]

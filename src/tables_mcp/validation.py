@@ -61,11 +61,16 @@ class ArgumentValidator:
         self._schema = schema
         self._rows_at = rows_at
 
-    def check(self, instance: Any, summary: str = "Invalid arguments") -> None:
-        """Raise one invalid_argument error listing every problem, or return if there are none."""
-        unreadable = [self._surrogate_error(path, is_name) for path, is_name in lone_surrogates(instance)]
-        if unreadable:
-            raise invalid_argument(f"{summary}: {len(unreadable)} string(s) are not Unicode text.", unreadable)
+    def check(self, instance: Any, summary: str = "Invalid arguments", *, text_checked: bool = False) -> None:
+        """Raise one invalid_argument error listing every problem, or return if there are none.
+
+        `text_checked`: the instance is part of a call's arguments that passed a check already, strings and
+        all: a handler checking the records against their table's schema does not look for surrogates again
+        (a scan of every string, 1.2 ms for 1,000 records)."""
+        if not text_checked:
+            unreadable = [self._surrogate_error(path, is_name) for path, is_name in lone_surrogates(instance)]
+            if unreadable:
+                raise invalid_argument(f"{summary}: {len(unreadable)} string(s) are not Unicode text.", unreadable)
         if self._validator.is_valid(instance):
             return
         problems = [p for err in self._validator.iter_errors(instance) for p in self._field_error(err)]

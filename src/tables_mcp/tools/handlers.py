@@ -111,7 +111,7 @@ class Handlers:
         rows = args.records
         schemas = self.directory.schemas(table)
         if args.checked_against is not schemas.create_schema:  # a per-table tool's arguments passed this schema
-            schemas.create.check({"records": rows}, f"Invalid records for '{table.name}'")
+            schemas.create.check({"records": rows}, f"Invalid records for '{table.name}'", text_checked=True)
         # The progress shares the hooks' list, so that a cancelled call can report what was written.
         progress = WriteProgress(total=len(rows), sink=hooks.progress, written_ids=hooks.written_ids)
         records: list[Record] = await self.directory.backend.create_records(table, rows, progress)
@@ -120,7 +120,7 @@ class Handlers:
     async def patch_record(self, args: PatchArgs, hooks: CallHooks) -> Payload:
         table = await self._table(args.table)
         self.directory.schemas(table).patch.check(
-            {"recordId": args.record_id, "fields": args.fields}, f"Invalid fields for '{table.name}'"
+            {"recordId": args.record_id, "fields": args.fields}, f"Invalid fields for '{table.name}'", text_checked=True
         )
         backend = self.directory.backend
         if args.expected_version is not None:
@@ -134,7 +134,9 @@ class Handlers:
         upserter = record_upserter(backend)
         key = upsert_key(table, args.key_field, backend.capabilities)
         rows = args.records
-        self.directory.upsert_validator(table, key).check({"records": rows}, f"Invalid records for '{table.name}'")
+        self.directory.upsert_validator(table, key).check(
+            {"records": rows}, f"Invalid records for '{table.name}'", text_checked=True
+        )
         refuse_repeated_keys(key, rows)
         progress = WriteProgress(total=len(rows), sink=hooks.progress, written_ids=hooks.written_ids)
         done = await upserter.upsert_records(table, key, rows, progress)

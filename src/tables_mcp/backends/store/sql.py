@@ -326,23 +326,20 @@ POSTGRES = PostgresDialect()
 
 def encode_value(column: Column, value: Any) -> Any:
     """A validated value as the store keeps it (SQLite's form; PostgreSQL turns it into cast text)."""
-    if value is None:
-        return None
-    kind = column.type
-    if kind is ColumnType.BOOLEAN:
-        return int(value)
-    if kind is ColumnType.NUMBER:
-        if isinstance(value, int) and not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
-            raise ValueError(f"{value} is outside the range of whole numbers the store keeps exactly")
-        return value
-    if kind is ColumnType.MULTISELECT:
-        return json_list_text(value)
-    if kind is ColumnType.REFERENCE:
-        return json_list_text(as_id_list(value))
-    if kind is ColumnType.DATETIME:
-        return utc_datetime(value)
-    if kind is ColumnType.TIME:
-        return normalize_time(value)
+    return None if value is None else _ENCODERS.get(column.type, _plain)(value)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, int) and not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
+        raise ValueError(f"{value} is outside the range of whole numbers the store keeps exactly")
+    return value
+
+
+def _reference(value: Any) -> str:
+    return json_list_text(as_id_list(value))
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, str):
         check_encodable(value)
     return value
@@ -370,6 +367,18 @@ def check_encodable(text: str) -> None:
 
 def as_id_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+# Each type's conversion, looked up once per value rather than tested branch by branch (encode_row runs it for
+# every value of every record written).
+_ENCODERS: dict[ColumnType, Callable[[Any], Any]] = {
+    ColumnType.BOOLEAN: int,
+    ColumnType.NUMBER: _number,
+    ColumnType.MULTISELECT: json_list_text,
+    ColumnType.REFERENCE: _reference,
+    ColumnType.DATETIME: utc_datetime,
+    ColumnType.TIME: normalize_time,
+}
 
 
 def _identity(value: Any) -> Any:
@@ -414,12 +423,14 @@ def encode_row(dialect: Dialect, table: Table, row: dict[str, Any], index: int |
     encoded: dict[str, Any] = {}
     problems: list[FieldError] = []
     encode = dialect.encode
+    column_of = table.column
     for name, value in row.items():
-        column = table.column(name)
+        column = column_of(name)
         if column is None:  # schema validation ran before; this is a programming error guard
             raise invalid_argument(f"Unknown column '{name}'.")
-        if value == "" or value == []:
-            value = None  # an empty value is no value: stored as NULL, left out of records, found by isEmpty
+        if value is None or value == "" or value == []:
+            encoded[name] = None  # an empty value is no value: stored as NULL, left out of records, found by isEmpty
+            continue
         try:
             encoded[name] = encode(column, value)
         except ValueError as exc:
