@@ -304,7 +304,7 @@ class SqliteStore:
             params.append([stamp, stamp, *values, *(count + offset + 1 for count in counters)])
         first_id = self._next_id(conn, table)
         conn.executemany(statement, params)
-        return self._fetch_range(conn, table, first_id, len(params))
+        return _inserted_records(table, sql_names, [*writable, *serials], first_id, params)
 
     async def upsert_records(
         self, table: Table, key: Column, rows: list[dict[str, Any]], progress: WriteProgress | None = None
@@ -350,11 +350,6 @@ class SqliteStore:
     def _max_serial(self, conn: sqlite3.Connection, table: Table, sql_name: str) -> int:
         (value,) = conn.execute(f'SELECT COALESCE(MAX("{sql_name}"), 0) FROM "t_{table.id}"').fetchone()
         return int(value)
-
-    def _fetch_range(self, conn: sqlite3.Connection, table: Table, first_id: int, count: int) -> list[Record]:
-        _, select, decode = select_sql(SQLITE, table, self._sql(table), None)
-        rows = conn.execute(f"{select} WHERE id >= ? AND id < ? ORDER BY id", (first_id, first_id + count))
-        return [decode(row) for row in rows]
 
     async def get_record(self, table: Table, record_id: str) -> Record:
         reader = self._reader
@@ -470,6 +465,37 @@ class SqliteStore:
                 found = {row[0] for row in self.conn.execute(f"SELECT id FROM {target} WHERE id IN ({marks})", keys)}
             problems += reference_problems(column, wanted, found, in_batch)
         raise_reference_problems(problems)
+
+
+def _inserted_records(
+    table: Table, sql_names: dict[str, str], bound: list[Column], first_id: int, params: list[list[Any]]
+) -> list[Record]:
+    """The records an insert stored, from the values it bound, without reading them back (a SELECT of every
+    row just written: a fifth of a 1,000-record create). The ids are the transaction's next ones, as
+    AUTOINCREMENT hands them out to one writer; each row is what a SELECT would give, decoded by the same
+    decoder, once SQLite's NUMERIC affinity has done to a bound value what it does when storing it (an
+    integral REAL becomes an INTEGER); columns nothing was bound to are NULL; the version starts at 1."""
+    _, _, decode = select_sql(SQLITE, table, sql_names, None)
+    position = {col.name: 2 + index for index, col in enumerate(bound)}
+    slots = [position.get(col.name) for col in table.columns]
+    numeric = [col.type is ColumnType.NUMBER for col in table.columns]
+    records = []
+    for offset, values in enumerate(params):
+        row: list[Any] = [first_id + offset, values[0], values[1], 1]
+        for slot, is_numeric in zip(slots, numeric, strict=True):
+            value = values[slot] if slot is not None else None
+            row.append(_numeric_affinity(value) if is_numeric else value)
+        records.append(decode(row))
+    return records
+
+
+def _numeric_affinity(value: Any) -> Any:
+    """What SQLite stores for a value bound to a NUMERIC column: a REAL that is a whole number strictly inside
+    the 64-bit range becomes an INTEGER (https://sqlite.org/datatype3.html, "Type Affinity"; the bounds are
+    `sqlite3VdbeIntegerAffinity`'s)."""
+    if type(value) is float and value.is_integer() and -(2.0**63) < value < 2.0**63:
+        return int(value)
+    return value
 
 
 def _is_locked(exc: Exception) -> bool:
