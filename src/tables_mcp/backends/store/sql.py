@@ -625,19 +625,40 @@ def read_tables(
 # -- reads ----------------------------------------------------------------------------------------
 
 
+_SELECTS_KEPT = 256
+_selects: dict[tuple[str, str, tuple[str, ...] | None], tuple[Table, dict[str, str], tuple[str, str, RowDecoder]]] = {}
+
+
 def select_sql(
     dialect: Dialect, table: Table, sql_names: dict[str, str], fields: tuple[str, ...] | None
 ) -> tuple[str, str, RowDecoder]:
-    """(column list, `SELECT ... FROM "t_<id>"`, row decoder) for a table's records."""
+    """(column list, `SELECT ... FROM "t_<id>"`, row decoder) for a table's records, built once per table as
+    loaded (a reload makes new Table and name objects) and fields: every getRecord asks for it."""
+    key = (dialect.name, table.id, fields)
+    kept = _selects.get(key)
+    if kept is not None and kept[0] is table and kept[1] is sql_names:
+        return kept[2]
+    built = _build_select(dialect, table, sql_names, fields)
+    if len(_selects) >= _SELECTS_KEPT:
+        _selects.clear()
+    _selects[key] = (table, sql_names, built)
+    return built
+
+
+def _build_select(
+    dialect: Dialect, table: Table, sql_names: dict[str, str], fields: tuple[str, ...] | None
+) -> tuple[str, str, RowDecoder]:
     columns = [col for col in table.columns if fields is None or col.name in fields]
     sql_columns = ", ".join(["id", "created_at", "updated_at", "version", *(f'"{sql_names[c.name]}"' for c in columns)])
-    decoders = [(col.name, dialect.decoder(col.type)) for col in columns]
+    names = [col.name for col in columns]
+    # None where the stored value is the value: no call per value for most columns.
+    decoders = [None if decoder is _identity else decoder for decoder in (dialect.decoder(c.type) for c in columns)]
 
     def decode(row: Sequence[Any]) -> Record:
         values: dict[str, Any] = {}
-        for (name, decoder), raw in zip(decoders, row[4:], strict=True):
+        for name, decoder, raw in zip(names, decoders, row[4:], strict=True):
             if raw is not None:
-                values[name] = decoder(raw)
+                values[name] = raw if decoder is None else decoder(raw)
         return {"id": str(row[0]), "fields": values, "created_at": row[1], "updated_at": row[2], "version": str(row[3])}
 
     return sql_columns, f"SELECT {sql_columns} FROM {table_sql_name(table.id)}", decode
