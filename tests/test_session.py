@@ -66,6 +66,11 @@ class Wire:
         await self.send(message)
         return await self.answer(request_id)
 
+    async def start_call(self, request_id: int, tool: str, arguments: dict[str, Any]) -> None:
+        """Send a tools/call without waiting for its answer."""
+        params = {"name": tool, "arguments": arguments}
+        await self.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
+
     async def initialize(self) -> None:
         assert "result" in await self.request(0, "initialize", INITIALIZE)
         await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -221,14 +226,7 @@ async def test_the_end_of_a_session_cancels_a_running_read(tmp_path: Path) -> No
             await wire.initialize()
             table = await _make_table(wire)
             arguments = {"table": table, "recordId": "1"}
-            await wire.send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": 2,
-                    "method": "tools/call",
-                    "params": {"name": "getRecord", "arguments": arguments},
-                }
-            )
+            await wire.start_call(2, "getRecord", arguments)
             await stalling.started.wait()
     assert stalling.read_cancelled
 
@@ -242,14 +240,7 @@ async def test_the_end_of_a_session_lets_a_write_that_started_finish(tmp_path: P
             await wire.initialize()
             table = await _make_table(wire)
             arguments = {"table": table, "records": [{"A": "kept"}]}
-            await wire.send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": 2,
-                    "method": "tools/call",
-                    "params": {"name": "createRecords", "arguments": arguments},
-                }
-            )
+            await wire.start_call(2, "createRecords", arguments)
             await stalling.started.wait()
         assert stalling.write_finished
     check = open_store(str(tmp_path / "slow.db"))

@@ -204,8 +204,8 @@ class TablesServer(Server[Any, Any]):
                     await session.closed.wait()
             finally:
                 await requests.end()
-            if raise_exceptions and requests.failures:
-                raise requests.failures[0]
+            if raise_exceptions and requests.first_failure is not None:
+                raise requests.first_failure
 
     async def _respond(
         self, responder: Responder, session: ServerSession, lifespan_context: Any, raise_exceptions: bool

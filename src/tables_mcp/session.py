@@ -55,7 +55,7 @@ class RequestTasks:
 
     def __init__(self) -> None:
         self._tasks: dict[asyncio.Task[None], Responder | None] = {}
-        self.failures: list[BaseException] = []
+        self.first_failure: BaseException | None = None  # kept for raise_exceptions; every one is logged
 
     def start(self, work: Coroutine[Any, Any, None], responder: Responder | None) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -66,7 +66,7 @@ class RequestTasks:
         self._tasks.pop(task, None)
         if not task.cancelled() and (failure := task.exception()) is not None:
             log.error("a request's task failed", exc_info=failure)
-            self.failures.append(failure)
+            self.first_failure = self.first_failure or failure
 
     async def end(self) -> None:
         with anyio.CancelScope(shield=True):
