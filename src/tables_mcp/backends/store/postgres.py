@@ -51,6 +51,7 @@ from .sql import (
     check_new_table,
     column_rows,
     encode_row,
+    encode_rows,
     missing_records,
     now_iso,
     parse_version,
@@ -307,7 +308,7 @@ class PostgresStore:
 
     async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
         sql_names = await self._sql(table)
-        encoded = [encode_row(POSTGRES, table, row, index) for index, row in enumerate(rows)]
+        encoded = encode_rows(POSTGRES, table, rows)
         async with self._connect(transaction=True) as conn:
             if any(col.type is ColumnType.SERIAL for col in table.columns):
                 await self._lock_table(conn, table)
@@ -366,7 +367,7 @@ class PostgresStore:
         """Find each key's record, then patch the found ones and insert the others, in one transaction under
         the table's lock, so that two upserts of one new key never both insert it."""
         sql_names = await self._sql(table)
-        encoded = [encode_row(POSTGRES, table, row, index) for index, row in enumerate(rows)]
+        encoded = encode_rows(POSTGRES, table, rows)
         kinds = {col.name: col.type for col in table.columns}
         returning, _, decode = select_sql(POSTGRES, table, sql_names, None)
         async with self._connect(transaction=True) as conn:

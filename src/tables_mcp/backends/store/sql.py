@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import partial
 from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
@@ -127,6 +128,10 @@ class Dialect:
         """A validated value, as bound for a write."""
         raise NotImplementedError
 
+    def value_encoder(self, column: Column) -> Callable[[Any], Any]:
+        """`encode` for one column's non-empty values, looked up once per write rather than once per value."""
+        return partial(self.encode, column)
+
     def filter_value(self, column: Column, value: Any) -> Any:
         raise NotImplementedError
 
@@ -165,6 +170,9 @@ class SqliteDialect(Dialect):
 
     def encode(self, column: Column, value: Any) -> Any:
         return encode_value(column, value)
+
+    def value_encoder(self, column: Column) -> Callable[[Any], Any]:
+        return _ENCODERS.get(column.type, _plain)
 
     def filter_value(self, column: Column, value: Any) -> Any:
         if column.type is ColumnType.BOOLEAN:
@@ -341,7 +349,10 @@ def _reference(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, str):
-        check_encodable(value)
+        try:  # check_encodable, inline: this runs for most values of every record written
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(NOT_UNICODE) from exc
     return value
 
 
@@ -358,11 +369,14 @@ def json_list_text(value: Any) -> str:
     return _JSON_TEXT(value)
 
 
+NOT_UNICODE = "text contains characters that are not valid Unicode (lone surrogates)"
+
+
 def check_encodable(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError("text contains characters that are not valid Unicode (lone surrogates)") from exc
+        raise ValueError(NOT_UNICODE) from exc
 
 
 def as_id_list(value: Any) -> list[str]:
@@ -418,21 +432,33 @@ def missing_records(table: Table, missing: list[str]) -> TablesError:
     )
 
 
+def encode_rows(dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows' values as bound for a write (see `encode_row`), each column's encoder looked up once for them all."""
+    encoders = _row_encoders(dialect, table)
+    return [_encode_with(encoders, row, index) for index, row in enumerate(rows)]
+
+
 def encode_row(dialect: Dialect, table: Table, row: dict[str, Any], index: int | None) -> dict[str, Any]:
     """A row's values as bound for a write; every value that cannot be stored is one field error."""
+    return _encode_with(_row_encoders(dialect, table), row, index)
+
+
+def _row_encoders(dialect: Dialect, table: Table) -> dict[str, Callable[[Any], Any]]:
+    return {column.name: dialect.value_encoder(column) for column in table.columns}
+
+
+def _encode_with(encoders: dict[str, Callable[[Any], Any]], row: dict[str, Any], index: int | None) -> dict[str, Any]:
     encoded: dict[str, Any] = {}
     problems: list[FieldError] = []
-    encode = dialect.encode
-    column_of = table.column
     for name, value in row.items():
-        column = column_of(name)
-        if column is None:  # schema validation ran before; this is a programming error guard
+        encoder = encoders.get(name)
+        if encoder is None:  # schema validation ran before; this is a programming error guard
             raise invalid_argument(f"Unknown column '{name}'.")
         if value is None or value == "" or value == []:
             encoded[name] = None  # an empty value is no value: stored as NULL, left out of records, found by isEmpty
             continue
         try:
-            encoded[name] = encode(column, value)
+            encoded[name] = encoder(value)
         except ValueError as exc:
             problems.append(FieldError(name, str(exc), record=index))
     if problems:
@@ -645,14 +671,19 @@ def select_sql(
     return built
 
 
+def value_decoder(dialect: Dialect, kind: ColumnType) -> Decoder | None:
+    """The read's decoder of a column type; None where the stored value is the value (no call per value)."""
+    decoder = dialect.decoder(kind)
+    return None if decoder is _identity else decoder
+
+
 def _build_select(
     dialect: Dialect, table: Table, sql_names: dict[str, str], fields: tuple[str, ...] | None
 ) -> tuple[str, str, RowDecoder]:
     columns = [col for col in table.columns if fields is None or col.name in fields]
     sql_columns = ", ".join(["id", "created_at", "updated_at", "version", *(f'"{sql_names[c.name]}"' for c in columns)])
     names = [col.name for col in columns]
-    # None where the stored value is the value: no call per value for most columns.
-    decoders = [None if decoder is _identity else decoder for decoder in (dialect.decoder(c.type) for c in columns)]
+    decoders = [value_decoder(dialect, c.type) for c in columns]
 
     def decode(row: Sequence[Any]) -> Record:
         values: dict[str, Any] = {}

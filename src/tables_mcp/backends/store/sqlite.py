@@ -50,6 +50,7 @@ from .sql import (
     check_new_table,
     column_rows,
     encode_row,
+    encode_rows,
     missing_records,
     now_iso,
     parse_version,
@@ -59,6 +60,7 @@ from .sql import (
     record_not_found,
     reference_problems,
     select_sql,
+    value_decoder,
     wanted_references,
 )
 
@@ -279,7 +281,7 @@ class SqliteStore:
 
     def _create_sync(self, table: Table, rows: list[dict[str, Any]]) -> list[Record]:
         sql_names = self._sql(table)
-        encoded = [encode_row(SQLITE, table, row, index) for index, row in enumerate(rows)]
+        encoded = encode_rows(SQLITE, table, rows)
         self._check_references(table, rows)
         with self._transaction() as conn:
             self._check_unique(conn, table, sql_names, rows)
@@ -320,7 +322,7 @@ class SqliteStore:
         """Find each key's record, then patch the found ones and insert the others, in one write transaction
         (SQLite's write lock: no other writer sees the keys between the look-up and the writes)."""
         sql_names = self._sql(table)
-        encoded = [encode_row(SQLITE, table, row, index) for index, row in enumerate(rows)]
+        encoded = encode_rows(SQLITE, table, rows)
         self._check_references(table, rows)
         returning, _, decode = select_sql(SQLITE, table, sql_names, None)
         find = f'SELECT id FROM "t_{table.id}" WHERE "{sql_names[key.name]}" = ?'
@@ -472,21 +474,39 @@ def _inserted_records(
 ) -> list[Record]:
     """The records an insert stored, from the values it bound, without reading them back (a SELECT of every
     row just written: a fifth of a 1,000-record create). The ids are the transaction's next ones, as
-    AUTOINCREMENT hands them out to one writer; each row is what a SELECT would give, decoded by the same
+    AUTOINCREMENT hands them out to one writer; each value is what a SELECT would give, decoded by the read's
     decoder, once SQLite's NUMERIC affinity has done to a bound value what it does when storing it (an
-    integral REAL becomes an INTEGER); columns nothing was bound to are NULL; the version starts at 1."""
-    _, _, decode = select_sql(SQLITE, table, sql_names, None)
+    integral REAL becomes an INTEGER); columns nothing was bound to are NULL, left out; the version starts at 1.
+    The record has the shape `select_sql`'s decoder gives, built straight from the bound values."""
     position = {col.name: 2 + index for index, col in enumerate(bound)}
-    slots = [position.get(col.name) for col in table.columns]
-    numeric = [col.type is ColumnType.NUMBER for col in table.columns]
-    records = []
+    plan = [
+        (col.name, position[col.name], _stored_value_decoder(col.type)) for col in table.columns if col.name in position
+    ]
+    records: list[Record] = []
     for offset, values in enumerate(params):
-        row: list[Any] = [first_id + offset, values[0], values[1], 1]
-        for slot, is_numeric in zip(slots, numeric, strict=True):
-            value = values[slot] if slot is not None else None
-            row.append(_numeric_affinity(value) if is_numeric else value)
-        records.append(decode(row))
+        fields: dict[str, Any] = {}
+        for name, slot, decoder in plan:
+            raw = values[slot]
+            if raw is not None:
+                fields[name] = raw if decoder is None else decoder(raw)
+        created, updated = values[0], values[1]
+        records.append(
+            {
+                "id": str(first_id + offset),
+                "fields": fields,
+                "created_at": created,
+                "updated_at": updated,
+                "version": "1",
+            }
+        )
     return records
+
+
+def _stored_value_decoder(kind: ColumnType) -> Callable[[Any], Any] | None:
+    """How a bound value of this type reads back: SQLite's affinity, then the read's decoder (None: as bound)."""
+    if kind is ColumnType.NUMBER:
+        return _numeric_affinity
+    return value_decoder(SQLITE, kind)
 
 
 def _numeric_affinity(value: Any) -> Any:
