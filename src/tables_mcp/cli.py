@@ -7,6 +7,7 @@ real in-process MCP client session. Start-up problems are one line on stderr, ex
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -156,7 +157,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(catalogue)
 
 
+def freeze_startup_heap() -> None:
+    """What exists once the server is ready to serve (modules, the SDK's and pydantic's types, the catalogue) lives
+    as long as the process: frozen out of the collector's sight, a full collection no longer walks it all (two in
+    thirty 1,000-record creates took 9 of their 50 ms per call; 1.3 ms frozen)."""
+    gc.freeze()
+
+
 async def _serve(catalogue: Catalogue, settings: Settings) -> None:
+    freeze_startup_heap()
     gate = CallGate(CallLimits(max_concurrency=settings.max_concurrency, read_timeout=settings.request_timeout))
     if settings.transport == "stdio":
         _greet_terminal(settings)
