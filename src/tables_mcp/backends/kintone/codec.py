@@ -7,9 +7,11 @@ sent in UTC and TIME to the minute, as Kintone keeps them. See the package docst
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from ...errors import FieldError, TablesError, invalid_argument
@@ -18,57 +20,135 @@ from ..kit.codecs import utc_datetime
 from .fields import ENTITY_LIST_TYPES, LIST_TYPES, NUMERIC_TYPES, as_mapping
 
 MAX_SAFE_INTEGER = 2**53
+_SAFE_DIGITS = len(str(MAX_SAFE_INTEGER)) - 1  # every whole number of this many digits is safe
 
 
 def decode_record(table: Table, raw: Mapping[str, Any], wanted: Sequence[str] | None) -> Record:
     """A Kintone record (`{code: {type, value}}`) in the canonical shape."""
-    record_id = created = updated = revision = None
+    plan = _record_plan(table)
+    record_id = _value_of(raw.get("$id"), "__ID__")
+    revision = _value_of(raw.get("$revision"), "__REVISION__")
+    created = _value_of(raw.get(plan.created), "CREATED_TIME") if plan.created else None
+    updated = _value_of(raw.get(plan.updated), "UPDATED_TIME") if plan.updated else None
+    if record_id is None or revision is None or (plan.created is None and plan.updated is None):
+        record_id, revision, created, updated = _system_values(raw, record_id, revision, created, updated)
+    chosen = set(wanted) if wanted is not None else None
+    fields: dict[str, Any] = {}
+    for name, decode in plan.columns:
+        entry = raw.get(name)
+        if not isinstance(entry, dict) or (chosen is not None and name not in chosen):
+            continue
+        value = entry.get("value")
+        if value is not None and decode is not None:
+            value = decode(value)
+        if not (value is None or value == "" or value == []):
+            fields[name] = value
+    record: Record = {
+        "id": None if record_id is None else str(record_id),
+        "fields": fields,
+        "created_at": created or None,
+        "updated_at": updated or None,
+    }
+    if revision is not None:
+        record["version"] = str(revision)  # Kintone's $revision: one more at every write
+    return record
+
+
+def _value_of(entry: Any, kind: str) -> Any:
+    if isinstance(entry, dict) and entry.get("type") == kind:
+        return entry.get("value")
+    return None
+
+
+def _system_values(
+    raw: Mapping[str, Any], record_id: Any, revision: Any, created: Any, updated: Any
+) -> tuple[Any, ...]:
+    """The id, revision and times found by their types, wherever they are (a record whose system fields do not
+    have their usual codes); what was found by its code stands."""
     for entry in raw.values():
         if not isinstance(entry, dict):
             continue
         kind, value = entry.get("type"), entry.get("value")
-        if kind == "__ID__":
-            record_id = str(value)
-        elif kind == "__REVISION__":
-            revision = str(value)
+        if kind == "__ID__" and record_id is None:
+            record_id = value
+        elif kind == "__REVISION__" and revision is None:
+            revision = value
         elif kind == "CREATED_TIME" and created is None:
-            created = value or None
+            created = value
         elif kind == "UPDATED_TIME" and updated is None:
-            updated = value or None
-    if record_id is None and isinstance(raw.get("$id"), dict):
-        record_id = str(raw["$id"].get("value"))
-    chosen = set(wanted) if wanted is not None else None
-    fields: dict[str, Any] = {}
-    for column in table.columns:
-        entry = raw.get(column.name)
-        if not isinstance(entry, dict) or (chosen is not None and column.name not in chosen):
-            continue
-        value = decode_value(column, entry.get("value"))
-        if not is_empty(value):
-            fields[column.name] = value
-    record: Record = {"id": record_id, "fields": fields, "created_at": created, "updated_at": updated}
-    if revision is not None:
-        record["version"] = revision  # Kintone's $revision: one more at every write
-    return record
+            updated = value
+    return record_id, revision, created, updated
+
+
+class _RecordPlan:
+    """How one table's records decode: each column's decoder (None: the value as Kintone sent it) and the codes
+    of its CREATED_TIME and UPDATED_TIME fields; built once per table as loaded, not for every record."""
+
+    __slots__ = ("columns", "created", "table", "updated")
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.columns = [(column.name, column_decoder(column)) for column in table.columns]
+        self.created = next((c.name for c in table.columns if c.native_type == "CREATED_TIME"), None)
+        self.updated = next((c.name for c in table.columns if c.native_type == "UPDATED_TIME"), None)
+
+
+_PLANS_KEPT = 256
+_plans: dict[str, _RecordPlan] = {}
+
+
+def _record_plan(table: Table) -> _RecordPlan:
+    plan = _plans.get(table.id)
+    if plan is None or plan.table is not table:  # a reload makes a new Table: its plan is made again
+        if len(_plans) >= _PLANS_KEPT:
+            _plans.clear()
+        plan = _plans[table.id] = _RecordPlan(table)
+    return plan
 
 
 def decode_value(column: Column, value: Any) -> Any:
-    native = column.native_type
     if value is None:
         return None
+    decode = column_decoder(column)
+    return value if decode is None else decode(value)
+
+
+def column_decoder(column: Column) -> Callable[[Any], Any] | None:
+    """How a column's Kintone value (never None) becomes its canonical value; None where it is the value."""
+    native = column.native_type
     if native in NUMERIC_TYPES:
-        return kintone_number(value)
+        return kintone_number
     if native == "CALC":
-        return kintone_number(str(value).replace(",", "")) if _is_number_text(value) else value
+        return _calc_value
     if native in ENTITY_LIST_TYPES:
-        return [entity.get("code") for entity in value if isinstance(entity, dict)]
+        return _entity_codes
     if native in ("CREATOR", "MODIFIER"):
-        return value.get("code") if isinstance(value, dict) else value
+        return _entity_code
     if native == "FILE":
-        return [_file_info(item) for item in value if isinstance(item, dict)]
+        return _file_infos
     if native == "SUBTABLE":
-        return [_decode_row(column, row) for row in value if isinstance(row, dict)]
-    return value
+        return partial(_decode_rows, column)
+    return None
+
+
+def _calc_value(value: Any) -> Any:
+    return kintone_number(str(value).replace(",", "")) if _is_number_text(value) else value
+
+
+def _entity_codes(value: Any) -> list[Any]:
+    return [entity.get("code") for entity in value if isinstance(entity, dict)]
+
+
+def _entity_code(value: Any) -> Any:
+    return value.get("code") if isinstance(value, dict) else value
+
+
+def _file_infos(value: Any) -> list[dict[str, Any]]:
+    return [_file_info(item) for item in value if isinstance(item, dict)]
+
+
+def _decode_rows(column: Column, value: Any) -> list[dict[str, Any]]:
+    return [_decode_row(column, row) for row in value if isinstance(row, dict)]
 
 
 def _decode_row(column: Column, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,10 +181,23 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def kintone_number(text: Any) -> int | float | str | None:
     """Kintone's numeric string as a JSON number, or the exact string when a double would lose digits."""
     if text is None or text == "":
         return None
+    if type(text) is str:  # the common cases without a Decimal: what they give is what the Decimal way gives
+        if len(text) <= _SAFE_DIGITS and text.isascii() and text.isdigit():
+            return int(text)  # a plain whole number a double holds
+        as_float = _float_or_none(text)
+        if as_float is not None and repr(as_float) == text and not as_float.is_integer() and math.isfinite(as_float):
+            return as_float  # a fraction written as its double is written
     try:
         number = Decimal(str(text).strip())
     except InvalidOperation:
