@@ -251,7 +251,7 @@ class HttpClient:
         repeatable = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
         policy = self.settings.retry
         deadline = anyio.current_time() + policy.budget
-        call = _Call(method, path, params, json_body, dict(headers or {}), repeatable, deadline)
+        call = _Call(method, path, params, json_body, dict(headers) if headers else None, repeatable, deadline)
         try:
             try:
                 return await self._attempt(call)
@@ -425,7 +425,7 @@ class _Call:
     path: str
     params: Any
     json_body: Any
-    headers: dict[str, str]
+    headers: dict[str, str] | None  # None: the client's own (httpx merges even an empty dict)
     repeatable: bool
     deadline: float
     maybe_applied: bool = False  # an attempt reached the platform and its answer was lost
