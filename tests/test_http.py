@@ -248,6 +248,23 @@ async def test_a_spoilt_answer_to_a_post_says_it_was_probably_applied() -> None:
     assert len(script.calls) == 1 and error.may_have_applied and "probably applied" in error.message
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b'{"n": 123456789012345678901234567890, "x": 0.1, "s": "\\u65e5"}',
+            {"n": 123456789012345678901234567890, "x": 0.1, "s": "\u65e5"},
+        ),
+        (b'{"lone": "\\ud800"}', {"lone": "\ud800"}),  # the faster parser refuses it; json takes it, as before
+        ('\ufeff{"bom": 1}'.encode(), {"bom": 1}),  # a UTF-8 byte-order mark, which json skips
+        ('{"wide": "\u65e5"}'.encode("utf-16"), {"wide": "\u65e5"}),  # UTF-16, which json detects
+    ],
+)
+async def test_success_bodies_parse_as_json_parses_them(body: bytes, expected: Any) -> None:
+    answer = await make_client(Script(httpx.Response(200, content=body))).request("GET", "/x.json")
+    assert answer == expected and repr(answer) == repr(expected)
+
+
 async def test_empty_success_body_is_none() -> None:
     assert await make_client(Script(httpx.Response(200))).request("DELETE", "/x.json") is None
 
