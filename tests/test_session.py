@@ -215,7 +215,41 @@ async def test_a_read_past_the_request_timeout_is_a_retryable_unavailable_error(
         assert error["code"] == "unavailable" and error["retryAfter"] == 1.0
         assert "getRecord took longer than 0.2 s" in error["message"]
         assert stalling.read_cancelled
-        assert (await wire.request(3, "ping"))["result"] == {}  # the session goes on
+        await wire.send({"jsonrpc": "2.0", "id": 3, "method": "ping"})
+        assert await _messages_until(wire, 3) == [{"jsonrpc": "2.0", "id": 3, "result": {}}]  # one answer for 2
+        assert gate.in_flight == 0
+
+
+async def _messages_until(wire: Wire, request_id: int) -> list[dict[str, Any]]:
+    """Every message from the server up to and including the answer to `request_id`."""
+    seen = []
+    while not seen or seen[-1].get("id") != request_id:
+        seen.append(await wire.next_message())
+    return seen
+
+
+async def test_a_read_that_ends_before_its_deadline_gets_no_second_answer_when_it_passes(tmp_path: Path) -> None:
+    """The deadline is disarmed when the read ends, whether it answered records or an error: nothing else is
+    sent for it later, and a client's cancellation of a stalled read is its one answer."""
+    stalling = Stalling(tmp_path / "slow.db")
+    gate = CallGate(CallLimits(read_timeout=0.3))
+    async with served(tmp_path, gate=gate, backend=stalling) as wire:  # type: ignore[arg-type]
+        await wire.initialize()
+        table = await _make_table(wire)
+        listed = await wire.request(2, "tools/call", {"name": "listRecords", "arguments": {"table": table}})
+        assert listed["result"]["isError"] is False
+        unknown = await wire.request(
+            3, "tools/call", {"name": "getRecord", "arguments": {"table": "nope", "recordId": "1"}}
+        )
+        assert unknown["result"]["isError"] is True
+        await wire.start_call(4, "getRecord", {"table": table, "recordId": "1"})
+        await stalling.started.wait()
+        await wire.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}})
+        await anyio.sleep(0.5)  # past every deadline above
+        await wire.send({"jsonrpc": "2.0", "id": 5, "method": "ping"})
+        seen = await _messages_until(wire, 5)
+        assert [message.get("id") for message in seen] == [4, 5], seen
+        assert seen[0]["error"]["message"] == "Request cancelled"
         assert gate.in_flight == 0
 
 

@@ -8,11 +8,13 @@ request runs in its own task with one answer (`TablesServer.run`, on session.py'
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -93,6 +95,7 @@ class CallGate:
         # A semaphore, not a capacity limiter: a slot needs no borrower (the current task looked up per call).
         self._slots = anyio.Semaphore(limits.max_concurrency, fast_acquire=True)
         self.draining = False
+        self.reads = ReadDeadlines(limits.read_timeout)
 
     @property
     def in_flight(self) -> int:
@@ -216,6 +219,8 @@ class TablesServer(Server[Any, Any]):
         cancellation `RequestResponder.__exit__` lets out: it is the end of that one request. One handled
         between the handler's return and its answer has answered already (python-sdk #2416), and the
         late result is dropped: one answer per request."""
+        watch = _RequestWatch(responder)
+        _request_watch.set(watch)  # this request's own task: its context is its own
         try:
             with responder:
                 response = await self._answer(responder, session, lifespan_context, raise_exceptions)
@@ -227,6 +232,9 @@ class TablesServer(Server[Any, Any]):
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     log.debug("the answer to %s is dropped: the transport is closed", responder.request_id)
         except anyio.get_cancelled_exc_class():
+            if watch.timed_out is not None and not responder._completed:  # its own scope, not the client, ended it
+                await _answer_timed_out(responder, session, watch.timed_out)
+                return
             if responder.cancelled:
                 log.info("request %s cancelled by the client", responder.request_id)
                 return
@@ -264,6 +272,18 @@ class TablesServer(Server[Any, Any]):
             return types.ErrorData(code=types.INTERNAL_ERROR, message="Internal error")
         finally:
             request_ctx.reset(token)
+
+
+async def _answer_timed_out(responder: Responder, session: ServerSession, error: TablesError) -> None:
+    """The answer to a read its deadline cancelled: the scope that caught the cancellation has closed, so the
+    answer goes out as the responder's own would (and the request leaves the session's in-flight table)."""
+    responder._completed = True
+    responder._on_complete(responder)
+    outcome = ToolOutcome(error.to_payload(), error.to_text(), is_error=True)
+    try:
+        await cast(Any, session)._send_response(responder.request_id, tool_answer(outcome))
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        log.debug("the answer to %s is dropped: the transport is closed", responder.request_id)
 
 
 def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> TablesServer:
@@ -352,16 +372,68 @@ async def _run_call(
     catalogue: Catalogue, gate: CallGate, name: str, arguments: dict[str, Any], client: str | None, hooks: CallHooks
 ) -> ToolOutcome:
     spec = catalogue.spec(name)
-    if spec is None or not spec.hints.read_only:
+    watch = _request_watch.get()
+    if spec is None or not spec.hints.read_only or watch is None:
         return await catalogue.call(name, arguments, client, hooks)
-    with anyio.CancelScope(deadline=anyio.current_time() + gate.limits.read_timeout):  # fail_after, less its wrapper
+    watch.tool = name
+    gate.reads.watch(watch)
+    try:
         return await catalogue.call(name, arguments, client, hooks)
-    raise TablesError(  # reached only when the deadline cancelled the call
-        ErrorCode.UNAVAILABLE,
-        f"{name} took longer than {gate.limits.read_timeout:g} s.",
-        retry_after=1.0,
-        hint="Retry, or ask for fewer records (limit, filter, fields).",
-    )
+    finally:
+        gate.reads.unwatch(watch)  # when the read ends, in the same step: a deadline never cancels an answer
+
+
+class _RequestWatch:
+    """What `_respond` needs to know of a request's tool call: its responder (whose scope a read past its deadline
+    has cancelled), the tool, and the error such a read gets."""
+
+    __slots__ = ("responder", "timed_out", "tool")
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self.tool = ""
+        self.timed_out: TablesError | None = None
+
+
+class ReadDeadlines:
+    """The read timeout of every read in flight, kept by one timer for them all (a cancel scope with a deadline, or
+    a timer per read, cost a read 20-40 us): a read past its deadline has its request's cancel scope cancelled
+    and its error set, and `_respond` answers that. Checked every quarter of the timeout (at most every second)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._period = min(1.0, timeout / 4)
+        self._deadlines: dict[_RequestWatch, float] = {}  # in the order they were added: the order of their deadlines
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, watch: _RequestWatch) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadlines[watch] = loop.time() + self.timeout
+        if self._timer is None:
+            self._timer = loop.call_later(self._period, self._check)
+
+    def unwatch(self, watch: _RequestWatch) -> None:
+        self._deadlines.pop(watch, None)
+
+    def _check(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._deadlines:
+            watch, deadline = next(iter(self._deadlines.items()))
+            if deadline > now:
+                break
+            del self._deadlines[watch]
+            watch.timed_out = TablesError(
+                ErrorCode.UNAVAILABLE,
+                f"{watch.tool} took longer than {self.timeout:g} s.",
+                retry_after=1.0,
+                hint="Retry, or ask for fewer records (limit, filter, fields).",
+            )
+            watch.responder._cancel_scope.cancel()
+        self._timer = loop.call_later(self._period, self._check) if self._deadlines else None
+
+
+_request_watch: ContextVar[_RequestWatch | None] = ContextVar("tables_mcp_request_watch", default=None)
 
 
 def _hooks(context: Any) -> CallHooks:
