@@ -405,12 +405,13 @@ class ReadDeadlines:
         self._period = min(1.0, timeout / 4)
         self._deadlines: dict[_RequestWatch, float] = {}  # in the order they were added: the order of their deadlines
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # a gate outliving its loop arms a timer anew
 
     def watch(self, watch: _RequestWatch) -> None:
         loop = asyncio.get_running_loop()
         self._deadlines[watch] = loop.time() + self.timeout
-        if self._timer is None:
-            self._timer = loop.call_later(self._period, self._check)
+        if self._timer is None or self._timer_loop is not loop:
+            self._timer, self._timer_loop = loop.call_later(self._period, self._check), loop
 
     def unwatch(self, watch: _RequestWatch) -> None:
         self._deadlines.pop(watch, None)
