@@ -9,12 +9,12 @@ MCP layers and nothing else.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import anyio
 
 from tables_mcp.backends.store import open_store
-from tables_mcp.cli import freeze_startup_heap
 from tables_mcp.server import serve_stdio
 from tables_mcp.tools import Catalogue, ToolOptions, ToolSpec
 from tables_mcp.tools.specs import READ, BoundCall, CallHooks, Payload
@@ -59,7 +59,7 @@ async def main(path: str) -> None:
     try:
         catalogue = NoopCatalogue(backend, ToolOptions())
         await catalogue.refresh(force=True)
-        freeze_startup_heap()  # as `tables-mcp` does before it serves
+        gc.freeze()  # as `tables-mcp` does before it serves (cli.freeze_startup_heap; any source has gc)
         await serve_stdio(catalogue)
     finally:
         await backend.aclose()
