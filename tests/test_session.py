@@ -24,7 +24,7 @@ from mcp.shared.message import SessionMessage
 
 from tables_mcp.backends.base import Backend
 from tables_mcp.backends.store import open_store
-from tables_mcp.model import ListQuery
+from tables_mcp.model import ColumnSpec, ColumnType, ListQuery
 from tables_mcp.server import CallGate, CallLimits, _hooks, build_server
 from tables_mcp.tools import Catalogue, ToolOptions
 
@@ -78,11 +78,15 @@ class Wire:
 
 @asynccontextmanager
 async def served(
-    tmp_path: Path, answers_buffered: int = 16, gate: CallGate | None = None, backend: Backend | None = None
+    tmp_path: Path,
+    answers_buffered: int = 16,
+    gate: CallGate | None = None,
+    backend: Backend | None = None,
+    options: ToolOptions | None = None,
 ) -> AsyncIterator[Wire]:
     backend = backend or open_store(str(tmp_path / "session.db"))
     await backend.open()
-    catalogue = Catalogue(backend, ToolOptions())
+    catalogue = Catalogue(backend, options or ToolOptions())
     await catalogue.refresh(force=True)
     server = build_server(catalogue, gate)
     to_server, server_reads = anyio.create_memory_object_stream[SessionMessage](16)
@@ -226,6 +230,23 @@ async def _messages_until(wire: Wire, request_id: int) -> list[dict[str, Any]]:
     while not seen or seen[-1].get("id") != request_id:
         seen.append(await wire.next_message())
     return seen
+
+
+async def test_a_read_past_its_deadline_still_tells_of_tables_its_refresh_found(tmp_path: Path) -> None:
+    """A table made elsewhere is found by the refresh the read starts with; the read then times out, and the
+    client still hears that the tool list changed, before the read's answer, as after any other call."""
+    stalling = Stalling(tmp_path / "slow.db")
+    gate = CallGate(CallLimits(read_timeout=0.2))
+    fresh = ToolOptions(schema_ttl=0)  # every call's refresh looks
+    async with served(tmp_path, gate=gate, backend=stalling, options=fresh) as wire:  # type: ignore[arg-type]
+        await wire.initialize()
+        table = await _make_table(wire)
+        await stalling.store.create_table("Elsewhere", None, [ColumnSpec(name="B", type=ColumnType.TEXT)])
+        await wire.start_call(2, "getRecord", {"table": table, "recordId": "1"})
+        seen = await _messages_until(wire, 2)
+        methods = [message.get("method") for message in seen[:-1]]
+        assert "notifications/tools/list_changed" in methods, seen
+        assert "took longer than 0.2 s" in seen[-1]["result"]["structuredContent"]["error"]["message"]
 
 
 async def test_a_read_that_ends_before_its_deadline_gets_no_second_answer_when_it_passes(tmp_path: Path) -> None:

@@ -318,6 +318,12 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> TablesSe
                 outcome = await _run_call(catalogue, gate, name, arguments, _client_of(context), _hooks(context))
         except TablesError as exc:
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
+        except anyio.get_cancelled_exc_class():
+            watch = _request_watch.get()
+            if watch is not None and watch.timed_out is not None and catalogue.version != before:
+                with anyio.CancelScope(shield=True):  # a read past its deadline still tells of what its refresh found
+                    await _notify_lists_changed(list(sessions))
+            raise
         if catalogue.version != before:
             await _notify_lists_changed(list(sessions))
         return tool_answer(outcome)
