@@ -300,10 +300,14 @@ class SqliteStore:
         statement = f'INSERT INTO "t_{table.id}" ({", ".join(names)}) VALUES ({placeholders})'
         stamp = now_iso()
         counters = [self._max_serial(conn, table, sql_names[col.name]) for col in serials]
-        params = []
-        for offset, row in enumerate(encoded):
-            values = [row.get(col.name) for col in writable]
-            params.append([stamp, stamp, *values, *(count + offset + 1 for count in counters)])
+        written = [col.name for col in writable]
+        if counters:
+            params = [
+                [stamp, stamp, *map(row.get, written), *(count + offset + 1 for count in counters)]
+                for offset, row in enumerate(encoded)
+            ]
+        else:  # most tables: no SERIAL column to count on
+            params = [[stamp, stamp, *map(row.get, written)] for row in encoded]
         first_id = self._next_id(conn, table)
         conn.executemany(statement, params)
         return _inserted_records(table, sql_names, [*writable, *serials], first_id, params)
