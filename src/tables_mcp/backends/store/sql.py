@@ -349,10 +349,7 @@ def _reference(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, str):
-        try:  # check_encodable, inline: this runs for most values of every record written
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(NOT_UNICODE) from exc
+        check_encodable(value)
     return value
 
 
@@ -369,14 +366,11 @@ def json_list_text(value: Any) -> str:
     return _JSON_TEXT(value)
 
 
-NOT_UNICODE = "text contains characters that are not valid Unicode (lone surrogates)"
-
-
 def check_encodable(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(NOT_UNICODE) from exc
+        raise ValueError("text contains characters that are not valid Unicode (lone surrogates)") from exc
 
 
 def as_id_list(value: Any) -> list[str]:
