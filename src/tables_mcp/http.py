@@ -210,6 +210,8 @@ class HttpClient:
             transport=transport,
             auth=auth,
         )
+        base = str(self._client.base_url)
+        self._base = base if base.endswith("/") else f"{base}/"  # the path httpx would join: "/" at least
         self._limiter = anyio.CapacityLimiter(settings.max_concurrency)
         self._rate = RateLimiter(settings.rate_per_second, settings.rate_burst) if settings.rate_per_second else None
 
@@ -252,7 +254,8 @@ class HttpClient:
         repeatable = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
         policy = self.settings.retry
         deadline = anyio.current_time() + policy.budget
-        call = _Call(method, path, params, json_body, dict(headers) if headers else None, repeatable, deadline)
+        url, params = self._url(path, params)
+        call = _Call(method, path, url, params, json_body, dict(headers) if headers else None, repeatable, deadline)
         try:
             try:
                 return await self._attempt(call)
@@ -298,7 +301,7 @@ class HttpClient:
                 # A cancel scope costs a trip round the event loop's timers even with no deadline: only when needed.
                 with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
                     response = await self._client.request(
-                        call.method, call.path, params=call.params, json=call.json_body, headers=call.headers
+                        call.method, call.url, params=call.params, json=call.json_body, headers=call.headers
                     )
             except TimeoutError:
                 raise self._transport_failure(httpx.ReadTimeout(f"no complete answer in {timeout:g} s"), call) from None
@@ -315,6 +318,18 @@ class HttpClient:
         finally:
             self._limiter.release()
         return self._handle(response, call)
+
+    def _url(self, path: str, params: Any) -> tuple[str, Any]:
+        """The request's URL, and the params httpx still has to add (None when they are in the URL already).
+
+        A path under the base URL becomes the whole URL here, its query encoded as httpx encodes `params`, so that
+        httpx parses it once: given a relative path and params it parses the URL three times (joining it to the
+        base, then adding the query), some 60 us of a request. Anything else (an absolute URL, a path carrying
+        its own query) is left to httpx as it was given."""
+        if not path.startswith("/") or "?" in path or "#" in path:
+            return path, params
+        query = str(httpx.QueryParams(params)) if params else ""
+        return f"{self._base}{path[1:]}?{query}" if query else f"{self._base}{path[1:]}", None
 
     async def _take_slot(self) -> None:
         """A free slot is taken at once; `async with` on the limiter always yields to the event loop first."""
@@ -433,6 +448,7 @@ _CHECK_FIRST = "Check whether the change happened (listRecords / getRecord) befo
 class _Call:
     method: str
     path: str
+    url: str
     params: Any
     json_body: Any
     headers: dict[str, str] | None  # None: the client's own (httpx merges even an empty dict)
