@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of tables-mcp on Kintone, against the fake Kintone served in this process.
 
-Starts the fake Kintone (tests/fakes/kintone.py) on 127.0.0.1 in a thread of this process with its
+Starts the fake Kintone (tests/fakes/kintone/) on 127.0.0.1 in a thread of this process with its
 sample apps ("Customers", "案件管理") and latency switch 0, then the installed `tables-mcp --backend
 kintone` as a child process over stdio (MCP SDK stdio client), configured only through KINTONE_*
 variables, and prints side by side:
