@@ -59,7 +59,8 @@ async def main(path: str) -> None:
     try:
         catalogue = NoopCatalogue(backend, ToolOptions())
         await catalogue.refresh(force=True)
-        gc.freeze()  # as `tables-mcp` does before it serves (cli.freeze_startup_heap; any source has gc)
+        gc.freeze()  # as `tables-mcp` does before it serves (cli.tune_collector; any source has gc)
+        gc.set_threshold(50_000, *gc.get_threshold()[1:])
         await serve_stdio(catalogue)
     finally:
         await backend.aclose()

@@ -157,15 +157,27 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(catalogue)
 
 
-def freeze_startup_heap() -> None:
-    """What exists once the server is ready to serve (modules, the SDK's and pydantic's types, the catalogue) lives
+# Containers alive at once before the collector looks for cycles (Python's default: 700). A call frees what it made
+# as it ends, so small calls never get there; a 1,000-record call holds some 8,000 containers while it runs.
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+def tune_collector() -> None:
+    """Set the garbage collector for serving.
+
+    What exists once the server is ready to serve (modules, the SDK's and pydantic's types, the catalogue) lives
     as long as the process: frozen out of the collector's sight, a full collection no longer walks it all (two in
-    thirty 1,000-record creates took 9 of their 50 ms per call; 1.3 ms frozen)."""
+    thirty 1,000-record creates took 9 of their 50 ms per call; 1.3 ms frozen). With the default threshold, the
+    records a big call holds were still walked, generation by generation, about twelve times per 1,000-record
+    create: 1.8 ms of its ~30 ms, and 0.2 ms of a 500-record listRecords. Nothing in them is a cycle; the
+    collector still runs for whatever is."""
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 async def _serve(catalogue: Catalogue, settings: Settings) -> None:
-    freeze_startup_heap()
+    tune_collector()
     gate = CallGate(CallLimits(max_concurrency=settings.max_concurrency, read_timeout=settings.request_timeout))
     if settings.transport == "stdio":
         _greet_terminal(settings)
