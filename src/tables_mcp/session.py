@@ -107,7 +107,8 @@ REQUEST_BY_METHOD = _RequestByMethod()
 
 class DispatchingSession(ServerSession):
     """A server session whose receive loop hands each request straight to `dispatch` (which starts its task)
-    and each notification to `notify`; `closed` is set once the client's stream has ended.
+    and each notification to `notify`; `closed` is set once the client's stream has ended. `text_checked`: the
+    transport refused every message holding a lone surrogate before it got here (ours do: `stdio.check_line`).
 
     The loop is BaseSession's, less the union search, the dump of every request's params before it is
     validated (2 ms for a 1,000-record createRecords) and the second stream: a request is validated as the
@@ -122,8 +123,10 @@ class DispatchingSession(ServerSession):
         dispatch: Callable[[Responder], None],
         notify: Callable[[Any], None],
         stateless: bool = False,
+        text_checked: bool = False,
     ) -> None:
         super().__init__(read_stream, write_stream, init_options, stateless=stateless)
+        self.text_checked = text_checked
         self._dispatch = dispatch
         self._notify = notify
         self.closed = anyio.Event()

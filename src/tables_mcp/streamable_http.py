@@ -322,7 +322,8 @@ class StreamableHttpEndpoint:
                 if session.idle is not None:
                     group.start_soon(self._end_when_idle, session, session.idle)
                 options = self._server.create_initialization_options()
-                await self._server.run(messages, session.outbox, options, stateless=self._stateless)
+                # McpPostGuard (stdio.check_line) refused lone surrogates in every message before it came here.
+                await self._server.run(messages, session.outbox, options, stateless=self._stateless, text_checked=True)
                 group.cancel_scope.cancel()
         except Exception:
             log.exception("session %s failed", session.id)

@@ -126,7 +126,9 @@ def build_http_app(
             async with sse.connect_sse(scope, receive, live.noting_session_id(send)) as (read_stream, write_stream):
                 live.stream = write_stream
                 async with _counted_answers(read_stream, write_stream, pending) as (counted_read, counted_write):
-                    await server.run(counted_read, counted_write, initialization_options(server))
+                    # Every POST to /messages/ passed McpPostGuard (stdio.check_line): no lone surrogate in it.
+                    options = initialization_options(server)
+                    await server.run(counted_read, counted_write, options, text_checked=True)
         finally:
             sse_sessions.discard(live)
 

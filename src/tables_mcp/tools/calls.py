@@ -40,6 +40,7 @@ async def run_call(
     client: str | None,
     hooks: CallHooks,
     audit: AuditLog | None,
+    text_checked: bool = False,
 ) -> ToolOutcome:
     """Run the call of tool `name` (`spec` None when there is no such tool)."""
     args = arguments or {}
@@ -47,7 +48,7 @@ async def run_call(
     try:
         if spec is None:
             raise not_found(f"There is no tool named '{name}'.", hint="Call tools/list for the current tools.")
-        spec.validator.check(args, f"Invalid arguments for {name}")
+        spec.validator.check(args, f"Invalid arguments for {name}", text_checked=text_checked)
         bound = spec.bind(args)
         payload = await bound.run(hooks)
         if not spec.hints.read_only:

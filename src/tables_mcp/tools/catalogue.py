@@ -80,10 +80,18 @@ class Catalogue:
         return list(self._tools.values())
 
     async def call(
-        self, name: str, arguments: dict[str, Any] | None, client: str | None = None, hooks: CallHooks | None = None
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        client: str | None = None,
+        hooks: CallHooks | None = None,
+        *,
+        text_checked: bool = False,
     ) -> ToolOutcome:
-        """Run one tool call; every failure becomes an error outcome, every write an audit line."""
-        return await run_call(self._tools.get(name), name, arguments, client, hooks or CallHooks(), self.audit)
+        """Run one tool call; every failure becomes an error outcome, every write an audit line. `text_checked`:
+        the arguments are known to hold no lone surrogate (the transport refused those), so none is looked for."""
+        tool = self._tools.get(name)
+        return await run_call(tool, name, arguments, client, hooks or CallHooks(), self.audit, text_checked)
 
     def schema_resources(self) -> list[SchemaResource]:
         """One schema resource per exposed table, while describeTable is offered (its answer is their content)."""
