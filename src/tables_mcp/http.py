@@ -325,11 +325,13 @@ class HttpClient:
         A path under the base URL becomes the whole URL here, its query encoded as httpx encodes `params`, so that
         httpx parses it once: given a relative path and params it parses the URL three times (joining it to the
         base, then adding the query), some 60 us of a request. Anything else (an absolute URL, a path carrying
-        its own query) is left to httpx as it was given."""
+        its own query, params that encode to nothing) is left to httpx as it was given."""
         if not path.startswith("/") or "?" in path or "#" in path:
             return path, params
-        query = str(httpx.QueryParams(params)) if params else ""
-        return f"{self._base}{path[1:]}?{query}" if query else f"{self._base}{path[1:]}", None
+        if not params:
+            return f"{self._base}{path[1:]}", None
+        query = str(httpx.QueryParams(params))
+        return (f"{self._base}{path[1:]}?{query}", None) if query else (path, params)
 
     async def _take_slot(self) -> None:
         """A free slot is taken at once; `async with` on the limiter always yields to the event loop first."""
