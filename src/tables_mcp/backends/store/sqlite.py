@@ -358,18 +358,24 @@ class SqliteStore:
         return int(value)
 
     async def get_record(self, table: Table, record_id: str) -> Record:
+        return await self._bounded_read(self._get_sync, table, record_id)
+
+    async def _bounded_read(self, read: Callable[..., T], *args: Any) -> T:
+        """A read whose work its answer bounds (one record; a page down the primary key) on the event loop, through
+        the read-only connection: it takes less than the worker thread's hop, whose wake-up alone cost a page of
+        500 records 0.8 ms, and in WAL mode a reader does not wait for a writer. `read` takes the connection last."""
         reader = self._reader
         if reader is None:
-            return await self._run_inline(self._get_sync, table, record_id)
+            return await self._run_inline(read, *args)
         try:
             with _map_sqlite_errors():
-                return self._get_sync(table, record_id, reader)
+                return read(*args, reader)
         except TablesError as exc:
             if exc.code is not ErrorCode.UNAVAILABLE:
                 raise
         # SQLite said busy (a WAL being recovered, a file another program keeps out of WAL mode): the worker
         # thread waits for the lock as every other operation does, and answers unavailable after its timeout.
-        return await self._run(self._get_sync, table, record_id)
+        return await self._run(read, *args)
 
     def _get_sync(self, table: Table, record_id: str, conn: sqlite3.Connection | None = None) -> Record:
         conn = conn if conn is not None else self.conn
@@ -427,11 +433,16 @@ class SqliteStore:
         return [str(key) for key in dict.fromkeys(keys)]
 
     async def list_records(self, table: Table, query: ListQuery) -> Page:
+        if query.filter is None and not query.sort:  # ids after the cursor's, at most a page of them
+            return await self._bounded_read(self._list_sync, table, query)
+        # A filter or a sort may read the whole table: in the worker thread, where SQLite lets the loop run.
         return await self._run(self._list_sync, table, query)
 
-    def _list_sync(self, table: Table, query: ListQuery) -> Page:
-        plan = ListPlan(SQLITE, table, self._sql(table), query)
-        return plan.page(self.conn.execute(plan.sql, plan.params).fetchall())
+    def _list_sync(self, table: Table, query: ListQuery, conn: sqlite3.Connection | None = None) -> Page:
+        conn = conn if conn is not None else self.conn
+        plan = ListPlan(SQLITE, table, self._sql(table, conn), query)
+        # fetchall steps the statement to its end: the read transaction ends here, not when the cursor goes.
+        return plan.page(conn.execute(plan.sql, plan.params).fetchall())
 
     def _check_unique(
         self,
