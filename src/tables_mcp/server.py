@@ -324,8 +324,8 @@ def build_server(catalogue: Catalogue, gate: CallGate | None = None) -> TablesSe
                 if catalogue.spec(name) is None:
                     await catalogue.refresh(force=True)  # a tool of a table created a moment ago elsewhere
                 _require_tool(catalogue, name)
-                call = _Call(name, arguments, _client_of(context), _text_checked(context.session))
-                outcome = await _run_call(catalogue, gate, call, _hooks(context))
+                client, hooks, checked = _client_of(context), _hooks(context), _text_checked(context.session)
+                outcome = await _run_call(catalogue, gate, name, arguments, client, hooks, checked)
         except TablesError as exc:
             outcome = ToolOutcome(exc.to_payload(), exc.to_text(), is_error=True)
         except anyio.get_cancelled_exc_class():
@@ -388,25 +388,26 @@ def _text_checked(session: ServerSession) -> bool:
     return isinstance(session, DispatchingSession) and session.text_checked
 
 
-@dataclass(frozen=True)
-class _Call:
-    name: str
-    arguments: dict[str, Any]
-    client: str | None
-    text_checked: bool  # the transport refused lone surrogates already
-
-
-async def _run_call(catalogue: Catalogue, gate: CallGate, call: _Call, hooks: CallHooks) -> ToolOutcome:
-    spec = catalogue.spec(call.name)
-    watch = _request_watch.get()
-    if spec is None or not spec.hints.read_only or watch is None:
-        return await catalogue.call(call.name, call.arguments, call.client, hooks, text_checked=call.text_checked)
-    watch.tool = call.name
-    gate.reads.watch(watch)
+async def _run_call(
+    catalogue: Catalogue,
+    gate: CallGate,
+    name: str,
+    arguments: dict[str, Any],
+    client: str | None,
+    hooks: CallHooks,
+    text_checked: bool,
+) -> ToolOutcome:
+    """The call, a read among them watched by its gate's read deadlines (`text_checked`: see `TablesServer.run`)."""
+    spec = catalogue.spec(name)
+    watch = _request_watch.get() if spec is not None and spec.hints.read_only else None
+    if watch is not None:
+        watch.tool = name
+        gate.reads.watch(watch)
     try:
-        return await catalogue.call(call.name, call.arguments, call.client, hooks, text_checked=call.text_checked)
+        return await catalogue.call(name, arguments, client, hooks, text_checked=text_checked)
     finally:
-        gate.reads.unwatch(watch)  # when the read ends, in the same step: a deadline never cancels an answer
+        if watch is not None:
+            gate.reads.unwatch(watch)  # when the read ends, in the same step: a deadline never cancels an answer
 
 
 class _RequestWatch:
