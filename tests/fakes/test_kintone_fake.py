@@ -642,6 +642,28 @@ def test_cli_serves_the_sample_apps() -> None:
         process.wait(timeout=10)
 
 
+def test_cli_json_mode_describes_itself_and_stops_when_stdin_closes() -> None:
+    """`--json --port 0`, as bench_kintone.py runs the fake in a process of its own: one JSON line on stdout with
+    a URL that serves, the apps and their tokens; the latency switch applies; closing stdin ends the process."""
+    command = [sys.executable, "-m", "tests.fakes.kintone", "--json", "--port", "0", "--latency-ms", "150"]
+    cwd = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        described = json.loads(process.stdout.readline())
+        assert described["apps"] == {"customers": 1, "deals": 2, "guest": 3}
+        headers = {"X-Cybozu-API-Token": described["tokens"]["deals"]}
+        started = time.monotonic()
+        response = httpx.get(f"{described['url']}/k/v1/app.json", params={"id": 2}, headers=headers)
+        assert response.json()["name"] == "案件管理"
+        assert time.monotonic() - started >= 0.15
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def app_name(port: int, token: str) -> str:
     deadline = time.monotonic() + 10
     while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,8 +144,29 @@ def _banner(domain: SampleDomain, base_url: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the fake kintone REST API with sample apps.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--port", type=int, default=8081, help="0 picks a free port (with --json)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request (default 0)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the URL, app ids and tokens as one JSON line on stdout and serve until stdin closes "
+        "(for a program that runs the fake in a process of its own, as bench_kintone.py does)",
+    )
     args = parser.parse_args(argv)
     domain = sample_domain()
+    domain.state.latency_s = args.latency_ms / 1000
+    if args.json:
+        with serve_fake_kintone(domain.state, host=args.host, port=args.port) as url:
+            print(json.dumps(_described(domain, url)), flush=True)
+            sys.stdin.read()  # the parent's end of the pipe closing is the signal to stop
+        return
     print(_banner(domain, f"http://{args.host}:{args.port}"), file=sys.stderr, flush=True)
     uvicorn.run(build_app(domain.state), host=args.host, port=args.port, log_level="warning", http="h11")
+
+
+def _described(domain: SampleDomain, base_url: str) -> dict[str, Any]:
+    return {
+        "url": base_url,
+        "apps": {"customers": domain.customers_app, "deals": domain.deals_app, "guest": domain.guest_app},
+        "tokens": domain.tokens,
+    }
