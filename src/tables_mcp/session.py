@@ -99,7 +99,9 @@ class _RequestByMethod:
         data: dict[str, Any] = {"method": request.method}
         if request.params is not None:
             data["params"] = request.params  # the client's own JSON: nothing to dump first, as the SDK does
-        return types.ClientRequest(request_type.model_validate(data))  # type: ignore[arg-type]
+        # Validated as its own type already: wrapping it without validating skips the union's search again
+        # (which tries each member before tools/call in turn: 4.8 us against 1.4).
+        return types.ClientRequest.model_construct(request_type.model_validate(data))  # type: ignore[arg-type]
 
 
 REQUEST_BY_METHOD = _RequestByMethod()
