@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import mcp.types as types
 import pydantic_core
 import pytest
+from mcp.shared.message import SessionMessage
 
 from tables_mcp.server import tool_answer
-from tables_mcp.stdio import EncodedJSON, encode_message
+from tables_mcp.stdio import EncodedJSON, LineWriter, encode_message
 from tables_mcp.tools import ToolOutcome
 
 SDK_DUMP: dict[str, Any] = {"by_alias": True, "mode": "json", "exclude_none": True}
@@ -61,3 +63,28 @@ def test_the_stdio_line_splices_the_payload_json_to_the_bytes_pydantic_writes(
     line = encode_message(response)
     plain = types.JSONRPCMessage(types.JSONRPCResponse(jsonrpc="2.0", id=7, result=json.loads(json.dumps(wire))))
     assert line == encode_message(plain) == plain.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize("request_id", [7, "req-7"])
+def test_a_result_sent_straight_to_the_line_is_the_line_the_sdk_message_gives(
+    payload: dict[str, Any], request_id: int | str
+) -> None:
+    """Over stdio our session hands a tool's wire dict to `LineWriter.send_result`, skipping the SDK's message
+    models: the line must be byte for byte the one `send` writes for the JSONRPCResponse around it."""
+    encoded = pydantic_core.to_json(payload)
+    wire = tool_answer(ToolOutcome(payload, "data:\n" + encoded.decode(), encoded=encoded)).wire
+    written: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        written.append(data)
+
+    async def both() -> None:
+        writer = LineWriter(sink)
+        await writer.send_result(request_id, wire)
+        response = types.JSONRPCResponse(jsonrpc="2.0", id=request_id, result=wire)
+        await writer.send(SessionMessage(types.JSONRPCMessage(response)))
+
+    anyio.run(both)
+    assert written[0] == written[1] and written[0].endswith(b"}\n")
+    assert json.loads(written[0])["result"]["structuredContent"] == payload

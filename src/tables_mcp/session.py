@@ -24,6 +24,8 @@ from mcp.shared.message import SessionMessage
 from mcp.shared.session import RequestResponder
 from pydantic import BaseModel, ValidationError
 
+from .stdio import LineWriter
+
 log = logging.getLogger("tables_mcp.session")
 
 
@@ -211,6 +213,9 @@ class DispatchingSession(ServerSession):
         """A result already in its wire form goes out as it is; any other goes the SDK's way (dumped first)."""
         if not isinstance(response, WireResult):
             await super()._send_response(request_id, response)
+            return
+        if isinstance(self._write_stream, LineWriter):  # stdio: straight to the line
+            await self._write_stream.send_result(request_id, response.wire)
             return
         answer = types.JSONRPCResponse(jsonrpc="2.0", id=request_id, result=response.wire)
         await self._write_stream.send(SessionMessage(message=types.JSONRPCMessage(answer)))

@@ -150,18 +150,21 @@ def encode_message(message: types.JSONRPCMessage) -> bytes:
     pydantic_core encodes that dict in half the time the model's own `model_dump_json` takes, to the same bytes."""
     root = message.root
     if isinstance(root, types.JSONRPCResponse):
-        result = root.result
-        structured = result.get("structuredContent")
-        if type(structured) is EncodedJSON and not root.model_extra and list(result) == _TOOL_RESULT_KEYS:
-            head = pydantic_core.to_json(
-                {"jsonrpc": root.jsonrpc, "id": root.id, "result": {"content": result["content"]}}
-            )
-            is_error = b"true" if result["isError"] else b"false"
-            return b"".join((head[:-2], b',"structuredContent":', structured.encoded, b',"isError":', is_error, b"}}"))
-        return pydantic_core.to_json(
-            {"jsonrpc": root.jsonrpc, "id": root.id, "result": result, **(root.model_extra or {})}
-        )
+        if root.model_extra:
+            extra = root.model_extra
+            return pydantic_core.to_json({"jsonrpc": root.jsonrpc, "id": root.id, "result": root.result, **extra})
+        return encode_result(root.id, root.result)
     return message.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+
+
+def encode_result(request_id: types.RequestId, result: dict[str, Any]) -> bytes:
+    """The response carrying `result`, as `encode_message` writes a JSONRPCResponse (without the newline)."""
+    structured = result.get("structuredContent")
+    if type(structured) is EncodedJSON and list(result) == _TOOL_RESULT_KEYS:
+        head = pydantic_core.to_json({"jsonrpc": "2.0", "id": request_id, "result": {"content": result["content"]}})
+        is_error = b"true" if result["isError"] else b"false"
+        return b"".join((head[:-2], b',"structuredContent":', structured.encoded, b',"isError":', is_error, b"}}"))
+    return pydantic_core.to_json({"jsonrpc": "2.0", "id": request_id, "result": result})
 
 
 LineSource = Callable[[], Awaitable[bytes | None]]  # the next line, None at the end
@@ -205,6 +208,13 @@ class LineWriter(ObjectSendStream[SessionMessage]):
         if self._closed:
             raise anyio.ClosedResourceError
         await self._write(encode_message(item.message) + b"\n")
+
+    async def send_result(self, request_id: types.RequestId, result: dict[str, Any]) -> None:
+        """The answer to a request whose result is in its wire form already (a tool call's, `session.WireResult`):
+        the same line as `send` writes for it, without the SDK's three message models built around it first."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        await self._write(encode_result(request_id, result) + b"\n")
 
     async def aclose(self) -> None:
         self._closed = True
