@@ -26,6 +26,7 @@ from tables_mcp.backends.base import Backend
 from tables_mcp.backends.store import open_store
 from tables_mcp.model import ColumnSpec, ColumnType, ListQuery
 from tables_mcp.server import CallGate, CallLimits, _hooks, build_server
+from tables_mcp.session import REQUEST_BY_METHOD
 from tables_mcp.tools import Catalogue, ToolOptions
 
 pytestmark = pytest.mark.anyio
@@ -306,3 +307,29 @@ async def test_the_end_of_a_session_lets_a_write_that_started_finish(tmp_path: P
         assert [record["fields"]["A"] for record in page.records] == ["kept"]
     finally:
         await check.aclose()
+
+
+REQUESTS = [
+    {"method": "ping"},
+    {"method": "initialize", "params": INITIALIZE},
+    {"method": "tools/list", "params": {"cursor": "c1"}},
+    {
+        "method": "tools/call",
+        "params": {"name": "getRecord", "arguments": {"recordId": "1"}, "_meta": {"progressToken": 3}},
+    },
+    {"method": "resources/list"},
+    {"method": "resources/read", "params": {"uri": "tables://t1/schema"}},
+    {"method": "logging/setLevel", "params": {"level": "debug"}},
+]
+
+
+@pytest.mark.parametrize("request_data", REQUESTS, ids=[r["method"] for r in REQUESTS])
+def test_a_request_by_its_method_is_what_the_sdk_union_gives(request_data: dict[str, Any]) -> None:
+    """Whichever way a request is wrapped in ClientRequest (its constructor for the union's first members,
+    model_construct after them), it is the SDK's own validation of the same message, type and fields."""
+    message = types.JSONRPCRequest(jsonrpc="2.0", id=1, **request_data)
+    ours = REQUEST_BY_METHOD.validate(message)
+    sdks = types.ClientRequest.model_validate(request_data)
+    assert type(ours) is types.ClientRequest and type(ours.root) is type(sdks.root)
+    assert ours == sdks and ours.model_dump(by_alias=True) == sdks.model_dump(by_alias=True)
+    assert ours.model_fields_set == sdks.model_fields_set
