@@ -31,7 +31,8 @@ log = logging.getLogger("tables_mcp.session")
 
 class WireResult:
     """A result as the dict that goes on the wire, built by its handler: sent without a pydantic model around it
-    (building and dumping a `CallToolResult` cost a call some 17 us; its records are JSON data already)."""
+    (building and dumping a `CallToolResult` cost a call some 17 us; its records are JSON data already), and over
+    stdio without the JSON-RPC message models either (`LineWriter.send_result`)."""
 
     __slots__ = ("wire",)
 
@@ -91,14 +92,14 @@ class _RequestByMethod:
     # Wrapping a validated request in ClientRequest by its constructor has the union try each member before the
     # request's own (0.4 us apiece: tools/call is the twelfth, 5.9 us); `model_construct` skips that (1.4 us).
     # For the first two (ping, initialize) the constructor is still the cheaper.
-    CONSTRUCTED_FROM = 2
+    MODEL_CONSTRUCT_FROM_INDEX = 2
 
     def __init__(self) -> None:
         members = get_args(types.ClientRequest.model_fields["root"].annotation)
         self._types: dict[str, tuple[type[BaseModel], Callable[[Any], types.ClientRequest]]] = {
             member.model_fields["method"].annotation.__args__[0]: (
                 member,
-                types.ClientRequest if index < self.CONSTRUCTED_FROM else types.ClientRequest.model_construct,
+                types.ClientRequest if index < self.MODEL_CONSTRUCT_FROM_INDEX else types.ClientRequest.model_construct,
             )
             for index, member in enumerate(members)
         }
