@@ -86,5 +86,6 @@ def test_a_result_sent_straight_to_the_line_is_the_line_the_sdk_message_gives(
         await writer.send(SessionMessage(types.JSONRPCMessage(response)))
 
     anyio.run(both)
-    assert written[0] == written[1] and written[0].endswith(b"}\n")
+    plain = types.JSONRPCResponse(jsonrpc="2.0", id=request_id, result=json.loads(json.dumps(wire)))
+    assert written[0] == written[1] == plain.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n"
     assert json.loads(written[0])["result"]["structuredContent"] == payload

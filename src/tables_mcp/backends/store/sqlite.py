@@ -150,7 +150,7 @@ class SqliteStore:
             return self._guarded(func, args)
 
     def _guarded(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with self._thread_lock, _map_sqlite_errors():
+        with self._thread_lock, SQLITE_ERRORS_MAPPED:
             return func(*args)
 
     @property
@@ -368,7 +368,7 @@ class SqliteStore:
         if reader is None:
             return await self._run_inline(read, *args)
         try:
-            with _map_sqlite_errors():
+            with SQLITE_ERRORS_MAPPED:
                 return read(*args, reader)
         except TablesError as exc:
             if exc.code is not ErrorCode.UNAVAILABLE:
@@ -594,11 +594,7 @@ class _SqliteErrorsMapped:
             raise mapped from exc
 
 
-_SQLITE_ERRORS_MAPPED = _SqliteErrorsMapped()
-
-
-def _map_sqlite_errors() -> _SqliteErrorsMapped:
-    return _SQLITE_ERRORS_MAPPED
+SQLITE_ERRORS_MAPPED = _SqliteErrorsMapped()
 
 
 def _store_error(exc: BaseException) -> TablesError | None:
